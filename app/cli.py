@@ -1,0 +1,184 @@
+"""The `grant-broker` command line: serve, dev, migrate, simulator."""
+
+import argparse
+import os
+import secrets
+import sys
+from collections.abc import Sequence
+
+import uvicorn
+from pydantic import SecretStr, ValidationError
+
+from app.core.config import Environment, Settings
+
+DEV_DATABASE_URL = "sqlite+aiosqlite:///./grant-broker-dev.db"
+# Requests to this host never leave the process: the dev app routes them to the simulator.
+DEV_NYLAS_URL = "http://nylas-simulator.invalid"
+DEV_SIMULATOR_MOUNT = "/nylas-simulator"
+
+
+def _load_settings(**overrides: object) -> Settings:
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        names = ", ".join(
+            "GRANT_BROKER_" + ".".join(map(str, e["loc"])).upper() for e in exc.errors()
+        )
+        sys.exit(f"grant-broker: invalid settings: {names}. Fix them and start again.")
+
+
+def _setting_name(location: tuple[int | str, ...]) -> str:
+    return "GRANT_BROKER_" + "_".join(str(part) for part in location).upper()
+
+
+def _serve(args: argparse.Namespace) -> None:
+    settings = _load_settings()
+    try:
+        settings.require_nylas_api_key()
+    except ValueError as exc:
+        sys.exit(f"grant-broker: {exc}")
+    uvicorn.run(
+        "app.main:create_app",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        proxy_headers=args.proxy_headers,
+        forwarded_allow_ips=args.forwarded_allow_ips,
+        root_path=args.root_path,
+        log_config=None,
+        timeout_graceful_shutdown=args.graceful_shutdown,
+    )
+
+
+def _dev(args: argparse.Namespace) -> None:
+    import asyncio
+
+    from app.core.migrations import upgrade_database
+    from app.main import create_app
+    from app.simulator import NylasSimulator
+
+    # A fresh random key per run: the dev mode has no default secret that could start elsewhere.
+    api_key = secrets.token_urlsafe(24)
+    settings = _load_settings(
+        env=Environment.DEVELOPMENT,
+        database_url=args.database_url,
+        nylas_api_url=DEV_NYLAS_URL,
+        nylas_api_key=SecretStr(api_key),
+    )
+    asyncio.run(asyncio.to_thread(upgrade_database, settings.database_url))
+    simulator = NylasSimulator(api_keys=[api_key])
+    app = create_app(settings, nylas_transport=simulator.transport())
+    app.mount(DEV_SIMULATOR_MOUNT, simulator.app)
+    _print_dev_banner(args.port)
+    uvicorn.run(app, host=args.host, port=args.port, log_config=None)
+
+
+def _print_dev_banner(port: int) -> None:
+    base = f"http://127.0.0.1:{port}"
+    # The simulator maps a refresh token "sim:<email>:<anything>" to the mailbox <email>.
+    example = (
+        '{"user_id": "u-1", "provider": "google", '
+        '"settings": {"refresh_token": "sim:alice@example.com:1"}}'
+    )
+    print(
+        f"""
+grant-broker dev: SQLite database and the built-in Nylas simulator, no credentials needed.
+  API docs:   {base}/docs
+  Simulator:  {base}{DEV_SIMULATOR_MOUNT}/_simulator (control API; see README)
+  Try:
+    curl -s -X POST {base}/v1/grants -H 'Content-Type: application/json' \\
+      -d '{example}'
+    curl -s {base}/v1/users/u-1/grant
+""",
+        flush=True,
+    )
+
+
+def _migrate(args: argparse.Namespace) -> None:
+    from app.core.migrations import upgrade_database
+
+    settings = _load_settings()
+    upgrade_database(settings.database_url, args.revision)
+    print(f"grant-broker: database migrated to {args.revision}", flush=True)
+
+
+def _simulator(args: argparse.Namespace) -> None:
+    from app.simulator import NylasSimulator
+
+    api_key = os.environ.get("GRANT_BROKER_NYLAS_API_KEY")
+    if not api_key:
+        sys.exit(
+            "grant-broker simulator: GRANT_BROKER_NYLAS_API_KEY is missing: set it to the API "
+            "key the simulator should accept (the broker uses the same variable)."
+        )
+    simulator = NylasSimulator(api_keys=[api_key], rate_limit_per_second=args.rate_limit)
+    uvicorn.run(simulator.app, host=args.host, port=args.port)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="grant-broker", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="Run the service (production).")
+    serve.add_argument("--host", default="0.0.0.0", help="Interface to bind (default 0.0.0.0).")  # noqa: S104
+    serve.add_argument("--port", type=int, default=8000, help="TCP port (default 8000).")
+    serve.add_argument("--workers", type=int, default=1, help="Worker processes (default 1).")
+    serve.add_argument(
+        "--proxy-headers",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="Trust X-Forwarded-For/-Proto from --forwarded-allow-ips (default on).",
+    )
+    serve.add_argument(
+        "--forwarded-allow-ips",
+        default="127.0.0.1",
+        help=(
+            "Comma-separated proxy addresses whose forwarded headers are trusted "
+            "(default 127.0.0.1, the mesh sidecar)."
+        ),
+    )
+    serve.add_argument("--root-path", default="", help="Path prefix the proxy strips, if any.")
+    serve.add_argument(
+        "--graceful-shutdown",
+        type=int,
+        default=25,
+        help="Seconds to let in-flight requests finish after SIGTERM (default 25).",
+    )
+    serve.set_defaults(handler=_serve)
+
+    dev = commands.add_parser(
+        "dev", help="Run locally with SQLite and the built-in Nylas simulator."
+    )
+    dev.add_argument("--host", default="127.0.0.1", help="Interface to bind (default 127.0.0.1).")
+    dev.add_argument("--port", type=int, default=8000, help="TCP port (default 8000).")
+    dev.add_argument(
+        "--database-url",
+        default=DEV_DATABASE_URL,
+        help="Database URL (default: ./grant-broker-dev.db).",
+    )
+    dev.set_defaults(handler=_dev)
+
+    migrate = commands.add_parser("migrate", help="Apply the database migrations.")
+    migrate.add_argument("--revision", default="head", help="Target revision (default head).")
+    migrate.set_defaults(handler=_migrate)
+
+    simulator = commands.add_parser("simulator", help="Run the Nylas simulator alone.")
+    simulator.add_argument(
+        "--host", default="127.0.0.1", help="Interface to bind (default 127.0.0.1)."
+    )
+    simulator.add_argument("--port", type=int, default=8900, help="TCP port (default 8900).")
+    simulator.add_argument(
+        "--rate-limit", type=int, default=50, help="Requests per second per API (default 50)."
+    )
+    simulator.set_defaults(handler=_simulator)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = _parser().parse_args(argv)
+    args.handler(args)
+
+
+if __name__ == "__main__":
+    main()

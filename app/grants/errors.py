@@ -1,0 +1,103 @@
+"""Errors of the grants domain, and the translation of Nylas failures into problem details."""
+
+import math
+from http import HTTPStatus
+
+from app.core.errors import ConflictError, NotFoundError, ProblemError, UnprocessableError
+from app.nylas.errors import (
+    NylasBadRequest,
+    NylasConnectionError,
+    NylasError,
+    NylasForbidden,
+    NylasRateLimited,
+    NylasTimeout,
+    NylasUnauthorized,
+    NylasUnavailable,
+)
+
+# Suggested wait when Nylas gave none: long enough for a per-second rate limit window to pass.
+_DEFAULT_RETRY_AFTER_SECONDS = 1
+
+
+class GrantNotFound(NotFoundError):
+    problem_type = "grant-not-found"
+    title = "Grant not found"
+
+
+class MailboxHeldByAnotherUser(ConflictError):
+    problem_type = "mailbox-held-by-another-user"
+    title = "Mailbox already registered to another user"
+
+
+class CredentialsRejected(UnprocessableError):
+    problem_type = "credentials-rejected"
+    title = "Credentials rejected"
+
+
+class NylasApiKeyRejected(ProblemError):
+    status = HTTPStatus.BAD_GATEWAY
+    problem_type = "nylas-api-key-rejected"
+    title = "Nylas API key rejected"
+
+
+class NylasFailed(ProblemError):
+    status = HTTPStatus.BAD_GATEWAY
+    problem_type = "nylas-failed"
+    title = "Nylas request failed"
+
+
+class NylasUnavailableProblem(ProblemError):
+    status = HTTPStatus.SERVICE_UNAVAILABLE
+    problem_type = "nylas-unavailable"
+    title = "Nylas unavailable"
+
+
+class NylasTimedOut(ProblemError):
+    status = HTTPStatus.GATEWAY_TIMEOUT
+    problem_type = "nylas-timed-out"
+    title = "Nylas timed out"
+
+
+def _retry_after_header(seconds: float | None) -> dict[str, str]:
+    wait = _DEFAULT_RETRY_AFTER_SECONDS if seconds is None else max(1, math.ceil(seconds))
+    return {"Retry-After": str(wait)}
+
+
+def _credentials_rejected(exc: NylasError) -> ProblemError:
+    provider_error = getattr(exc, "provider_error", None) or {}
+    return CredentialsRejected(
+        "Nylas or the provider rejected the credentials: "
+        f"{exc.detail or 'no reason given'}. Obtain fresh credentials and register again.",
+        nylas_status=exc.status,
+        nylas_request_id=exc.request_id,
+        provider_error=provider_error.get("error"),
+    )
+
+
+def problem_from_nylas(exc: NylasError) -> ProblemError:
+    """Translate a Nylas client error into the problem the caller receives."""
+    upstream = {"nylas_status": exc.status, "nylas_request_id": exc.request_id}
+    if isinstance(exc, NylasUnauthorized) and exc.api_key_rejected:
+        return NylasApiKeyRejected(
+            "The Nylas API key was rejected; check the key and its region.", **upstream
+        )
+    if isinstance(exc, NylasBadRequest | NylasUnauthorized | NylasForbidden):
+        return _credentials_rejected(exc)
+    if isinstance(exc, NylasRateLimited):
+        return NylasUnavailableProblem(
+            "Nylas is rate limiting requests; retry after the given delay.",
+            headers=_retry_after_header(exc.retry_after),
+            **upstream,
+        )
+    if isinstance(exc, NylasTimeout) or exc.status == HTTPStatus.GATEWAY_TIMEOUT:
+        return NylasTimedOut("Nylas did not answer in time; retry later.", **upstream)
+    if isinstance(exc, NylasConnectionError) or exc.status == HTTPStatus.SERVICE_UNAVAILABLE:
+        retry_after = getattr(exc, "retry_after", None)
+        return NylasUnavailableProblem(
+            "Nylas cannot be reached right now; retry later.",
+            headers=_retry_after_header(retry_after),
+            **upstream,
+        )
+    if isinstance(exc, NylasUnavailable):
+        return NylasFailed("Nylas failed to handle the request; retry later.", **upstream)
+    return NylasFailed(f"Nylas answered unexpectedly: {exc.detail}", **upstream)

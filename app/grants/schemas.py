@@ -1,0 +1,113 @@
+"""API models of the grants domain: registration requests and the stored record."""
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+from app.grants.models import GrantBase
+
+# User ids appear in URL paths and log lines, so they are limited to a safe character set.
+USER_ID_PATTERN = r"^[A-Za-z0-9._:@+\-]{1,255}$"
+UserId = Annotated[
+    str,
+    Field(
+        pattern=USER_ID_PATTERN,
+        description="The caller's id for the user: 1 to 255 of A-Z a-z 0-9 . _ : @ + -",
+        examples=["u-100"],
+    ),
+]
+Secret = Annotated[SecretStr, Field(min_length=1, max_length=4096)]
+Host = Annotated[str, Field(min_length=1, max_length=253)]
+Port = Annotated[int, Field(ge=1, le=65535)]
+
+
+class _Settings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class OAuthSettings(_Settings):
+    """Settings for Google, Microsoft, Yahoo and Zoom: the provider's OAuth refresh token."""
+
+    refresh_token: Secret
+    credential_id: str | None = Field(
+        default=None,
+        max_length=255,
+        description="Picks one of several provider apps configured on the Nylas connector.",
+    )
+
+
+class ImapSettings(_Settings):
+    imap_username: Secret
+    imap_password: Secret
+    imap_host: Host | None = None
+    imap_port: Port | None = None
+    smtp_host: Host | None = None
+    smtp_port: Port | None = None
+    smtp_username: Secret | None = None
+    smtp_password: Secret | None = None
+
+
+class ICloudSettings(_Settings):
+    username: Secret = Field(description="The iCloud address.")
+    password: Secret = Field(description="An app-specific password.")
+
+
+class EwsSettings(_Settings):
+    email: Secret
+    ews_username: Secret
+    ews_password: Secret
+    ews_host: Host | None = None
+    ews_port: Port | None = None
+
+
+class _Registration(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    user_id: UserId
+    scope: list[Annotated[str, Field(min_length=1, max_length=512)]] | None = Field(
+        default=None,
+        max_length=100,
+        description="Provider scopes to request; Nylas's default when absent.",
+    )
+    state: str | None = Field(default=None, max_length=1024, description="Echoed back by Nylas.")
+
+
+class OAuthRegistration(_Registration):
+    provider: Literal["google", "microsoft", "yahoo", "zoom"]
+    settings: OAuthSettings
+
+
+class ImapRegistration(_Registration):
+    provider: Literal["imap"]
+    settings: ImapSettings
+
+
+class ICloudRegistration(_Registration):
+    provider: Literal["icloud"]
+    settings: ICloudSettings
+
+
+class EwsRegistration(_Registration):
+    provider: Literal["ews"]
+    settings: EwsSettings
+
+
+GrantRegistration = Annotated[
+    OAuthRegistration | ImapRegistration | ICloudRegistration | EwsRegistration,
+    Field(discriminator="provider"),
+]
+
+
+class GrantPublic(GrantBase):
+    """The stored record of a user's grant. It never contains a credential."""
+
+    created_at: datetime
+    updated_at: datetime
+
+
+class GrantPage(BaseModel):
+    items: list[GrantPublic]
+    next_cursor: str | None = Field(
+        description="Pass as `cursor` to get the next page; null on the last page."
+    )

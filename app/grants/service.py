@@ -1,0 +1,257 @@
+"""Rules of the grants domain: register, look up, list and delete a user's grant."""
+
+import base64
+import binascii
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import structlog
+from pydantic import SecretStr
+from sqlalchemy.exc import IntegrityError
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from app.core.database import utc_now
+from app.core.errors import UnprocessableError
+from app.grants.errors import GrantNotFound, MailboxHeldByAnotherUser, problem_from_nylas
+from app.grants.models import Grant, GrantStatus, Provider
+from app.grants.repository import GrantRepository
+from app.grants.schemas import GrantRegistration
+from app.nylas.client import NylasClient
+from app.nylas.errors import NylasError, NylasNotFound
+from app.nylas.models import NylasGrant
+
+log = structlog.get_logger(__name__)
+
+# A registration that loses a race on the unique user or grant id re-reads and tries again once.
+_MAX_STORE_ATTEMPTS = 2
+
+
+@dataclass(frozen=True)
+class RegistrationOutcome:
+    grant: Grant
+    created: bool
+    replaced_grant_id: str | None = None
+
+
+class GrantService:
+    def __init__(self, session: AsyncSession, nylas: NylasClient) -> None:
+        self.session = session
+        self.grants = GrantRepository(session)
+        self.nylas = nylas
+
+    async def register(self, registration: GrantRegistration) -> RegistrationOutcome:
+        """Mint (or re-authenticate) a grant at Nylas and bind it to the user.
+
+        The credentials live only in `registration` and in the Nylas request; only the grant id
+        and non-secret metadata are stored. A grant that replaces the user's previous one is
+        committed first, and the previous grant is deleted at Nylas afterwards.
+        """
+        minted = await self._connect(registration)
+
+        outcome = await self._store(registration.user_id, Provider(registration.provider), minted)
+
+        if outcome.replaced_grant_id is not None:
+            await self._delete_replaced_grant(outcome.replaced_grant_id, registration.user_id)
+        log.info(
+            "grant.registered",
+            user_id=registration.user_id,
+            grant_id=outcome.grant.grant_id,
+            provider=registration.provider,
+            created=outcome.created,
+            replaced_grant_id=outcome.replaced_grant_id,
+        )
+        return outcome
+
+    async def _connect(self, registration: GrantRegistration) -> NylasGrant:
+        settings: dict[str, SecretStr | str | int] = {
+            name: value
+            for name, value in registration.settings.model_dump().items()
+            if value is not None
+        }
+        try:
+            result = await self.nylas.connect_custom(
+                provider=registration.provider,
+                settings=settings,
+                scope=registration.scope,
+                state=registration.state,
+            )
+        except NylasError as exc:
+            log.warning(
+                "grant.registration_failed",
+                user_id=registration.user_id,
+                provider=registration.provider,
+                error_type=type(exc).__name__,
+                nylas_status=exc.status,
+                nylas_request_id=exc.request_id,
+            )
+            raise problem_from_nylas(exc) from exc
+        return result.grant
+
+    async def _store(
+        self, user_id: str, provider: Provider, minted: NylasGrant
+    ) -> RegistrationOutcome:
+        for attempt in range(1, _MAX_STORE_ATTEMPTS + 1):
+            try:
+                async with self.session.begin():
+                    return await self._bind(user_id, provider, minted)
+            except IntegrityError:
+                # A concurrent registration inserted the same user or grant id first; the next
+                # attempt sees its row and decides again.
+                log.info("grant.store_conflict", user_id=user_id, attempt=attempt)
+        raise MailboxHeldByAnotherUser(_held_by_other_detail())
+
+    async def _bind(
+        self, user_id: str, provider: Provider, minted: NylasGrant
+    ) -> RegistrationOutcome:
+        holder = await self.grants.get_by_grant_id(minted.id)
+        if holder is not None and holder.user_id != user_id:
+            log.warning("grant.held_by_other_user", user_id=user_id, grant_id=minted.id)
+            raise MailboxHeldByAnotherUser(_held_by_other_detail())
+
+        current = await self.grants.get_by_user(user_id, for_update=True)
+        if current is None:
+            grant = _new_grant(user_id, provider, minted)
+            self.grants.add(grant)
+            await self.grants.flush()
+            return RegistrationOutcome(grant=grant, created=True)
+
+        replaced = current.grant_id if current.grant_id != minted.id else None
+        _apply_minted(current, provider, minted)
+        await self.grants.flush()
+        return RegistrationOutcome(grant=current, created=False, replaced_grant_id=replaced)
+
+    async def _delete_replaced_grant(self, grant_id: str, user_id: str) -> None:
+        # The new grant is already committed, so a failure here leaves an orphan grant at Nylas
+        # (found later by reconciliation), never a user without a grant.
+        try:
+            await self.nylas.delete_grant(grant_id)
+        except NylasNotFound:
+            pass
+        except NylasError as exc:
+            log.error(
+                "grant.replaced_delete_failed",
+                user_id=user_id,
+                grant_id=grant_id,
+                error_type=type(exc).__name__,
+                nylas_status=exc.status,
+                nylas_request_id=exc.request_id,
+            )
+            return
+        log.info("grant.replaced_deleted", user_id=user_id, grant_id=grant_id)
+
+    async def get_for_user(self, user_id: str) -> Grant:
+        grant = await self.grants.get_by_user(user_id)
+        if grant is None:
+            raise GrantNotFound(f"User {user_id!r} has no grant.")
+        return grant
+
+    async def get_by_grant_id(self, grant_id: str) -> Grant:
+        grant = await self.grants.get_by_grant_id(grant_id)
+        if grant is None:
+            raise GrantNotFound("No user holds this grant id.")
+        return grant
+
+    async def list_page(
+        self,
+        *,
+        limit: int,
+        cursor: str | None,
+        grant_status: GrantStatus | None,
+        provider: Provider | None,
+    ) -> tuple[Sequence[Grant], str | None]:
+        after_user_id = decode_cursor(cursor) if cursor else None
+        # One extra row tells whether a next page exists without a count query.
+        rows = await self.grants.list_page(
+            after_user_id=after_user_id,
+            limit=limit + 1,
+            grant_status=grant_status,
+            provider=provider,
+        )
+        page = rows[:limit]
+        next_cursor = encode_cursor(page[-1].user_id) if len(rows) > limit else None
+        return page, next_cursor
+
+    async def delete_for_user(self, user_id: str) -> None:
+        """Delete the user's grant at Nylas, then the record (user offboarding)."""
+        grant = await self.get_for_user(user_id)
+        grant_id = grant.grant_id
+        await self.session.rollback()
+
+        await self._delete_at_nylas(grant_id, user_id)
+
+        async with self.session.begin():
+            current = await self.grants.get_by_user(user_id, for_update=True)
+            if current is not None and current.grant_id == grant_id:
+                await self.grants.delete(current)
+        log.info("grant.deleted", user_id=user_id, grant_id=grant_id)
+
+    async def _delete_at_nylas(self, grant_id: str, user_id: str) -> None:
+        try:
+            await self.nylas.delete_grant(grant_id)
+        except NylasNotFound:
+            log.info("grant.already_deleted_at_nylas", user_id=user_id, grant_id=grant_id)
+        except NylasError as exc:
+            log.warning(
+                "grant.delete_failed",
+                user_id=user_id,
+                grant_id=grant_id,
+                error_type=type(exc).__name__,
+                nylas_status=exc.status,
+                nylas_request_id=exc.request_id,
+            )
+            raise problem_from_nylas(exc) from exc
+
+
+def _held_by_other_detail() -> str:
+    # The other user is not named: the caller may not be allowed to know who holds the mailbox.
+    return (
+        "Nylas returned a grant that another user already holds, because that user registered "
+        "the same mailbox first. Delete that user's grant first, or register a different mailbox."
+    )
+
+
+def _new_grant(user_id: str, provider: Provider, minted: NylasGrant) -> Grant:
+    now = utc_now()
+    return Grant(
+        user_id=user_id,
+        grant_id=minted.id,
+        provider=provider,
+        email=minted.email,
+        scopes=list(minted.scope),
+        grant_status=GrantStatus(minted.grant_status),
+        status_checked_at=now,
+        created_at=now,
+        updated_at=now,
+    )
+
+
+def _apply_minted(grant: Grant, provider: Provider, minted: NylasGrant) -> None:
+    now = utc_now()
+    grant.grant_id = minted.id
+    grant.provider = provider
+    grant.email = minted.email
+    grant.scopes = list(minted.scope)
+    grant.grant_status = GrantStatus(minted.grant_status)
+    grant.status_checked_at = now
+    grant.updated_at = now
+
+
+def encode_cursor(user_id: str) -> str:
+    payload = json.dumps({"after": user_id}, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(payload).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> str:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        payload = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        after = payload["after"]
+    except (binascii.Error, ValueError, KeyError, TypeError) as exc:
+        raise UnprocessableError(
+            "Invalid cursor: pass the next_cursor value of the previous page unchanged.",
+            invalid_params=[{"name": "query.cursor", "reason": "not a cursor of this service"}],
+        ) from exc
+    if not isinstance(after, str):
+        raise UnprocessableError("Invalid cursor: pass the next_cursor value unchanged.")
+    return after

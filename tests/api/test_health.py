@@ -1,0 +1,43 @@
+"""Liveness and readiness probes."""
+
+import httpx
+import pytest
+from pydantic import SecretStr
+
+from app.core.config import Environment, Settings
+from app.main import create_app
+
+
+async def test_livez_ok(client: httpx.AsyncClient) -> None:
+    response = await client.get("/livez")
+
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
+async def test_readyz_ok_with_database(client: httpx.AsyncClient) -> None:
+    response = await client.get("/readyz")
+
+    assert response.status_code == 200
+    assert response.json()["checks"]["database"] == "ok"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql+asyncpg://nobody@127.0.0.1:1/none",
+        "sqlite+aiosqlite:////nonexistent-directory/grant-broker.db",
+    ],
+)
+async def test_readyz_503_without_database(url: str) -> None:
+    settings = Settings(
+        env=Environment.DEVELOPMENT, database_url=url, nylas_api_key=SecretStr("k")
+    )
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://broker.test") as client:
+            response = await client.get("/readyz")
+
+    assert response.status_code == 503
+    assert response.json()["checks"]["database"] == "unreachable"
