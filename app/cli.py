@@ -21,9 +21,7 @@ def _load_settings(**overrides: object) -> Settings:
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
-        names = ", ".join(
-            "GRANT_BROKER_" + ".".join(map(str, e["loc"])).upper() for e in exc.errors()
-        )
+        names = ", ".join(_setting_name(error["loc"]) for error in exc.errors())
         sys.exit(f"grant-broker: invalid settings: {names}. Fix them and start again.")
 
 

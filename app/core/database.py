@@ -60,6 +60,10 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 
 def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
+    # The sqlite3 module would otherwise start a transaction only at the first write, so a
+    # read-then-write unit of work would read outside its transaction and could lose an
+    # update. Transactions are begun explicitly in _begin_sqlite instead.
+    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     # WAL lets readers run while one writer commits; the busy timeout queues writers.
     cursor.execute("PRAGMA journal_mode=WAL")
@@ -67,10 +71,17 @@ def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def _begin_sqlite(connection: Any) -> None:
+    # IMMEDIATE takes the write lock up front, so transactions on the embedded database run
+    # one at a time, as PostgreSQL's row locks make concurrent registrations do.
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
 def create_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> AsyncEngine:
     if url.startswith("sqlite"):
         engine = create_async_engine(url, echo=echo)
         event.listen(engine.sync_engine, "connect", _configure_sqlite)
+        event.listen(engine.sync_engine, "begin", _begin_sqlite)
         return engine
     return create_async_engine(url, echo=echo, pool_size=pool_size, pool_pre_ping=True)
 

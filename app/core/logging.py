@@ -18,34 +18,46 @@ _MAX_REQUEST_ID_LENGTH = 128
 log = structlog.get_logger(__name__)
 
 
-def configure_logging(*, level: str = "INFO", json: bool = True) -> None:
-    """Route structlog and the standard library's logging through one renderer."""
-    shared: list[Any] = [
-        structlog.contextvars.merge_contextvars,
-        structlog.stdlib.add_log_level,
-        structlog.stdlib.add_logger_name,
-        structlog.processors.TimeStamper(fmt="iso", utc=True),
-    ]
+_SHARED_PROCESSORS: list[Any] = [
+    structlog.contextvars.merge_contextvars,
+    structlog.stdlib.add_log_level,
+    structlog.stdlib.add_logger_name,
+    structlog.processors.TimeStamper(fmt="iso", utc=True),
+]
+
+
+class _ServiceLogHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """The handler configure_logging installs, so a second call replaces only its own."""
+
+
+def log_formatter(*, json: bool) -> logging.Formatter:
+    """Return the formatter that renders structlog and standard library records alike."""
     renderer: Any = structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer()
+    return structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=_SHARED_PROCESSORS,
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+    )
+
+
+def configure_logging(*, level: str = "INFO", json: bool = True) -> None:
+    """Route structlog and the standard library's logging through one renderer on stdout."""
     structlog.configure(
-        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        processors=[*_SHARED_PROCESSORS, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
         logger_factory=structlog.stdlib.LoggerFactory(),
         wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=False,
     )
-    handler = logging.StreamHandler(sys.stdout)
-    handler.setFormatter(
-        structlog.stdlib.ProcessorFormatter(
-            foreign_pre_chain=shared,
-            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
-        )
-    )
+    handler = _ServiceLogHandler(sys.stdout)
+    handler.setFormatter(log_formatter(json=json))
     root = logging.getLogger()
-    root.handlers = [handler]
+    for old in [h for h in root.handlers if isinstance(h, _ServiceLogHandler)]:
+        root.removeHandler(old)
+    root.addHandler(handler)
     root.setLevel(level.upper())
     # The access log line comes from RequestContextMiddleware, with the request id and route.
     logging.getLogger("uvicorn.access").disabled = True
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+    for noisy in ("httpx", "httpcore", "aiosqlite", "asyncio"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
 def _inbound_request_id(scope: Scope) -> str | None:

@@ -86,7 +86,7 @@ class IdempotencyStore:
                 "This Idempotency-Key was already used for a different request. "
                 "Use a new key for a new request."
             )
-        if record.state is IdempotencyState.COMPLETED and record.response_status is not None:
+        if record.state == IdempotencyState.COMPLETED and record.response_status is not None:
             return StoredResponse(status=record.response_status, body=record.response_body or {})
         if now - record.created_at < STALE_CLAIM_AFTER:
             raise _in_progress()
@@ -108,7 +108,7 @@ class IdempotencyStore:
         """Drop the claim so a retry with the same key runs the request again."""
         async with self.session.begin():
             record = await self.records.get(key)
-            if record is not None and record.state is IdempotencyState.IN_PROGRESS:
+            if record is not None and record.state == IdempotencyState.IN_PROGRESS:
                 await self.records.delete(record)
 
 

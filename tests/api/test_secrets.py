@@ -84,12 +84,17 @@ SCENARIOS: dict[str, Arrange] = {
     ),
     "connection_reset": _fault(reset=True),
     "timeout": _fault(latency=2.0),
-    # A hostile or buggy upstream that quotes the submitted credentials back.
-    "upstream_echoes_secret": _fault(
-        status=400,
-        body=f'{{"error": {{"type": "invalid_request_error", "message": "bad {CANARY}-rt"}}}}',
-    ),
 }
+
+
+def _echo_secret(simulator: NylasSimulator, body: dict[str, Any]) -> None:
+    # A buggy upstream that quotes the submitted credential back in its error message.
+    secret = next(v for k, v in body["settings"].items() if "password" in k or "token" in k)
+    message = f'{{"error": {{"type": "invalid_request_error", "message": "bad {secret}"}}}}'
+    simulator.inject_fault(operation="connect_custom", status=400, body=message, times=None)
+
+
+SCENARIOS["upstream_echoes_secret"] = _echo_secret
 
 
 async def _database_text(url: str) -> str:
