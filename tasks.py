@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Project tasks that need nothing but Python 3.11+: `python3 tasks.py dev` and `python3 tasks.py test`.
+"""Project tasks that need nothing but Python 3.11+: `python3 tasks.py dev`, `... test`.
 
 On first use it installs uv into `.tools/` (from PyPI, pinned) when uv is not on PATH, then
 lets uv create `.venv` from the committed lock file.

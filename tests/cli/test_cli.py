@@ -1,0 +1,50 @@
+"""The `grant-broker` command line."""
+
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _run_cli(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("GRANT_BROKER_")}
+    return subprocess.run(  # noqa: S603 (fixed command)
+        [sys.executable, "-m", "app.cli", *args],
+        cwd=cwd,
+        env={**clean, "PYTHONPATH": str(ROOT), **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_migrate_creates_schema(tmp_path: Path) -> None:
+    database = tmp_path / "migrated.db"
+    env = {"GRANT_BROKER_DATABASE_URL": f"sqlite+aiosqlite:///{database}"}
+
+    result = _run_cli("migrate", env=env, cwd=tmp_path)
+
+    assert result.returncode == 0, result.stderr
+    with sqlite3.connect(database) as connection:
+        tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master")}
+    assert {"grants", "idempotency_keys", "alembic_version"} <= tables
+
+
+def test_simulator_without_api_key_exits_with_message(tmp_path: Path) -> None:
+    result = _run_cli("simulator", "--port", "1", env={}, cwd=tmp_path)
+
+    assert result.returncode != 0
+    assert "GRANT_BROKER_NYLAS_API_KEY is missing" in result.stderr
+
+
+def test_invalid_setting_names_variable(tmp_path: Path) -> None:
+    env = {"GRANT_BROKER_NYLAS_MAX_ATTEMPTS": "zero"}
+
+    result = _run_cli("migrate", env=env, cwd=tmp_path)
+
+    assert result.returncode != 0
+    assert "GRANT_BROKER_NYLAS_MAX_ATTEMPTS" in result.stderr
