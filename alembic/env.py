@@ -4,7 +4,7 @@ import asyncio
 
 from sqlalchemy.engine import Connection
 
-import app.grants.models  # noqa: F401  (registers the tables on the metadata)
+import app.tables  # noqa: F401  (registers every table on the metadata)
 from alembic import context
 from app.core.database import create_engine, metadata
 

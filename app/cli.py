@@ -30,11 +30,7 @@ def _setting_name(location: tuple[int | str, ...]) -> str:
 
 
 def _serve(args: argparse.Namespace) -> None:
-    settings = _load_settings()
-    try:
-        settings.require_nylas_api_key()
-    except ValueError as exc:
-        sys.exit(f"grant-broker: {exc}")
+    _load_settings()
     uvicorn.run(
         "app.main:create_app",
         factory=True,

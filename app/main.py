@@ -1,7 +1,9 @@
 """Application factory: builds the FastAPI app and owns the lifetime of its clients."""
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 import httpx
 import structlog
@@ -12,9 +14,14 @@ from app.core.database import create_engine, create_sessionmaker
 from app.core.errors import install_error_handlers
 from app.core.logging import RequestContextMiddleware, configure_logging
 from app.core.openapi import build_openapi
+from app.events.router import router as events_router
 from app.grants.router import router as grants_router
 from app.health.router import router as health_router
-from app.nylas.client import NylasClient, RetryPolicy, StaticApiKey, create_http_client
+from app.nylas.client import NylasClient, RetryPolicy, create_http_client
+from app.secrets import RotatingSecret, SecretManagerAccess, source_from_settings
+from app.status.guard import MassInvalidationGuard
+from app.status.live import LiveChecker
+from app.status.router import router as status_router
 
 log = structlog.get_logger(__name__)
 
@@ -26,10 +33,51 @@ lookups. Credentials are discarded once Nylas has answered.
 Every error is an RFC 9457 problem details document (`application/problem+json`).
 """
 
+Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 
-def _lifespan(settings: Settings, nylas_transport: httpx.AsyncBaseTransport | None):  # type: ignore[no-untyped-def]
+
+def _secret_manager(settings: Settings) -> SecretManagerAccess | None:
+    if settings.nylas_api_key_secret is None:
+        return None
+    return SecretManagerAccess(
+        endpoint=settings.secret_manager_endpoint, timeout=settings.secret_manager_timeout
+    )
+
+
+def _nylas_api_key(
+    settings: Settings, secret_manager: SecretManagerAccess | None
+) -> RotatingSecret:
+    source = source_from_settings(
+        setting="GRANT_BROKER_NYLAS_API_KEY",
+        value=settings.nylas_api_key,
+        secret_name=settings.nylas_api_key_secret,
+        file_path=settings.nylas_api_key_file,
+        development=settings.is_development,
+        secret_manager=secret_manager,
+    )
+    return RotatingSecret(
+        "GRANT_BROKER_NYLAS_API_KEY",
+        source,
+        refresh_interval=settings.secret_refresh_interval,
+        max_age=settings.secret_max_age,
+        rejection_min_interval=settings.secret_rejection_refetch_interval,
+    )
+
+
+async def _stop(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+def _lifespan(settings: Settings, nylas_transport: httpx.AsyncBaseTransport | None) -> Lifespan:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        secret_manager = _secret_manager(settings)
+        api_key = _nylas_api_key(settings, secret_manager)
+        # Fails startup with a message naming the setting, the source and what went wrong.
+        await api_key.load()
+
         engine = create_engine(
             settings.database_url,
             pool_size=settings.database_pool_size,
@@ -39,17 +87,31 @@ def _lifespan(settings: Settings, nylas_transport: httpx.AsyncBaseTransport | No
         app.state.settings = settings
         app.state.engine = engine
         app.state.sessionmaker = create_sessionmaker(engine)
+        app.state.nylas_api_key = api_key
         app.state.nylas = NylasClient(
-            http,
-            api_key=StaticApiKey(settings.require_nylas_api_key()),
-            retry=RetryPolicy.from_settings(settings),
+            http, api_key=api_key, retry=RetryPolicy.from_settings(settings)
         )
-        log.info("app.started", env=settings.env, nylas_url=settings.nylas_base_url)
+        app.state.mass_invalidation_guard = MassInvalidationGuard(
+            share=settings.mass_invalidation_share,
+            window=settings.mass_invalidation_window,
+            min_grants=settings.mass_invalidation_min_grants,
+        )
+        app.state.live_checker = LiveChecker(app.state.nylas, app.state.mass_invalidation_guard)
+        refresher = asyncio.create_task(api_key.run_refresh_loop(), name="secret-refresh")
+        log.info(
+            "app.started",
+            env=settings.env,
+            nylas_url=settings.nylas_base_url,
+            nylas_api_key_version=api_key.version,
+        )
         try:
             yield
         finally:
+            await _stop(refresher)
             await http.aclose()
             await engine.dispose()
+            if secret_manager is not None:
+                secret_manager.close()
             log.info("app.stopped")
 
     return lifespan
@@ -73,6 +135,8 @@ def create_app(
     app.add_middleware(RequestContextMiddleware)
     app.include_router(health_router)
     app.include_router(grants_router)
+    app.include_router(status_router)
+    app.include_router(events_router)
     app.openapi = lambda: build_openapi(app)  # type: ignore[method-assign]
     return app
 

@@ -30,7 +30,7 @@ from app.simulator import NylasSimulator
 
 POSTGRES_URL_VARIABLE = "GRANT_BROKER_TEST_POSTGRES_URL"
 TEST_API_KEY = "nylas-test-key-0f9e8d7c"
-TABLES = ("grants", "idempotency_keys")
+TABLES = ("grants", "idempotency_keys", "grant_events", "leases", "webhook_deliveries")
 
 
 def _worker_suffix() -> str:
@@ -146,4 +146,8 @@ def log_output() -> Iterator[io.StringIO]:
 def database_file(url: str) -> Path | None:
     """Return the SQLite file behind `url`, or None for another backend."""
     parsed = make_url(url)
-    return Path(parsed.database) if parsed.drivername.startswith("sqlite") and parsed.database else None
+    return (
+        Path(parsed.database)
+        if parsed.drivername.startswith("sqlite") and parsed.database
+        else None
+    )

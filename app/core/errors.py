@@ -136,7 +136,7 @@ def _field_name(location: Sequence[Any], body: Any) -> str:
     tag, and is left out so the name matches the JSON the caller sent (`body.settings`).
     """
     parts: list[str] = []
-    node = {"body": body}
+    node: Any = {"body": body}
     for part in location:
         if isinstance(node, dict) and part not in node and part in node.values():
             continue

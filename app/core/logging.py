@@ -63,7 +63,7 @@ def configure_logging(*, level: str = "INFO", json: bool = True) -> None:
 def _inbound_request_id(scope: Scope) -> str | None:
     for name, value in scope.get("headers", []):
         if name == REQUEST_ID_HEADER.encode():
-            text = value.decode("latin-1")
+            text: str = value.decode("latin-1")
             if 0 < len(text) <= _MAX_REQUEST_ID_LENGTH and text.isprintable():
                 return text
     return None

@@ -2,6 +2,7 @@
 
 import math
 from http import HTTPStatus
+from typing import Any
 
 from app.core.errors import ConflictError, NotFoundError, ProblemError, UnprocessableError
 from app.nylas.errors import (
@@ -76,7 +77,7 @@ def _credentials_rejected(exc: NylasError) -> ProblemError:
 
 def problem_from_nylas(exc: NylasError) -> ProblemError:
     """Translate a Nylas client error into the problem the caller receives."""
-    upstream = {"nylas_status": exc.status, "nylas_request_id": exc.request_id}
+    upstream: dict[str, Any] = {"nylas_status": exc.status, "nylas_request_id": exc.request_id}
     if isinstance(exc, NylasUnauthorized) and exc.api_key_rejected:
         return NylasApiKeyRejected(
             "The Nylas API key was rejected; check the key and its region.", **upstream

@@ -25,6 +25,15 @@ class GrantStatus(StrEnum):
     INVALID = "invalid"
 
 
+class StatusSource(StrEnum):
+    """What last established a grant's status."""
+
+    REGISTRATION = "registration"
+    SWEEP = "sweep"
+    WEBHOOK = "webhook"
+    LIVE_CHECK = "live_check"
+
+
 class GrantBase(SQLModel):
     user_id: str = Field(max_length=255)
     grant_id: str = Field(max_length=255)
@@ -32,7 +41,9 @@ class GrantBase(SQLModel):
     email: str | None = Field(default=None, max_length=320)
     scopes: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     grant_status: GrantStatus = Field(sa_type=String(16))
+    status_source: StatusSource = Field(default=StatusSource.REGISTRATION, sa_type=String(16))
     status_checked_at: datetime = Field(sa_type=UTCDateTime)
+    status_changed_at: datetime = Field(sa_type=UTCDateTime)
 
 
 class Grant(GrantBase, table=True):
@@ -48,6 +59,8 @@ class Grant(GrantBase, table=True):
     id: int | None = Field(default=None, primary_key=True)
     user_id: str = Field(max_length=255, unique=True)
     grant_id: str = Field(max_length=255, unique=True)
+    # The principal of the service that registered the grant; null when identity is off.
+    registered_by: str | None = Field(default=None, max_length=512)
     created_at: datetime = Field(default_factory=utc_now, sa_type=UTCDateTime)
     updated_at: datetime = Field(default_factory=utc_now, sa_type=UTCDateTime)
 

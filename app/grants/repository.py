@@ -21,8 +21,10 @@ class GrantRepository:
             statement = statement.with_for_update()
         return (await self.session.exec(statement)).first()
 
-    async def get_by_grant_id(self, grant_id: str) -> Grant | None:
+    async def get_by_grant_id(self, grant_id: str, *, for_update: bool = False) -> Grant | None:
         statement = select(Grant).where(Grant.grant_id == grant_id)
+        if for_update:
+            statement = statement.with_for_update()
         return (await self.session.exec(statement)).first()
 
     async def list_page(

@@ -40,7 +40,8 @@ IdempotencyKey = Annotated[
 
 def get_grant_service(request: Request, session: SessionDep) -> GrantService:
     nylas: NylasClient = request.app.state.nylas
-    return GrantService(session, nylas)
+    # TODO: pass the caller's principal once caller identity is wired in.
+    return GrantService(session, nylas, actor=None)
 
 
 ServiceDep = Annotated[GrantService, Depends(get_grant_service)]

@@ -13,8 +13,10 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.core.database import utc_now
 from app.core.errors import UnprocessableError
+from app.events.models import EventType
+from app.events.service import EventRecorder
 from app.grants.errors import GrantNotFound, MailboxHeldByAnotherUser, problem_from_nylas
-from app.grants.models import Grant, GrantStatus, Provider
+from app.grants.models import Grant, GrantStatus, Provider, StatusSource
 from app.grants.repository import GrantRepository
 from app.grants.schemas import GrantRegistration
 from app.nylas.client import NylasClient
@@ -22,6 +24,9 @@ from app.nylas.errors import NylasError, NylasNotFound
 from app.nylas.models import NylasGrant
 
 log = structlog.get_logger(__name__)
+
+# The event source of a deletion requested by a caller (user offboarding).
+OFFBOARDING_SOURCE = "offboarding"
 
 # A registration that loses a race on the unique user or grant id re-reads and tries again once.
 _MAX_STORE_ATTEMPTS = 2
@@ -35,10 +40,13 @@ class RegistrationOutcome:
 
 
 class GrantService:
-    def __init__(self, session: AsyncSession, nylas: NylasClient) -> None:
+    def __init__(self, session: AsyncSession, nylas: NylasClient, *, actor: str | None) -> None:
         self.session = session
         self.grants = GrantRepository(session)
+        self.events = EventRecorder(session)
         self.nylas = nylas
+        # The caller's principal, stored as `registered_by` and as each event's actor.
+        self.actor = actor
 
     async def register(self, registration: GrantRegistration) -> RegistrationOutcome:
         """Mint (or re-authenticate) a grant at Nylas and bind it to the user.
@@ -111,15 +119,41 @@ class GrantService:
 
         current = await self.grants.get_by_user(user_id, for_update=True)
         if current is None:
-            grant = _new_grant(user_id, provider, minted)
+            grant = _new_grant(user_id, provider, minted, actor=self.actor)
             self.grants.add(grant)
             await self.grants.flush()
+            await self._record(EventType.REGISTERED, grant, old_status=None)
             return RegistrationOutcome(grant=grant, created=True)
 
         replaced = current.grant_id if current.grant_id != minted.id else None
-        _apply_minted(current, provider, minted)
+        old_status = current.grant_status
+        _apply_minted(current, provider, minted, actor=self.actor)
         await self.grants.flush()
+        if replaced is None:
+            await self._record(EventType.REAUTHENTICATED, current, old_status=old_status)
+        else:
+            await self._record(
+                EventType.REPLACED, current, old_status=old_status, previous_grant_id=replaced
+            )
         return RegistrationOutcome(grant=current, created=False, replaced_grant_id=replaced)
+
+    async def _record(
+        self,
+        event_type: EventType,
+        grant: Grant,
+        *,
+        old_status: str | None,
+        previous_grant_id: str | None = None,
+    ) -> None:
+        await self.events.record(
+            event_type,
+            grant,
+            source=StatusSource.REGISTRATION,
+            old_status=old_status,
+            new_status=grant.grant_status,
+            actor=self.actor,
+            previous_grant_id=previous_grant_id,
+        )
 
     async def _delete_replaced_grant(self, grant_id: str, user_id: str) -> None:
         # The new grant is already committed, so a failure here leaves an orphan grant at Nylas
@@ -184,6 +218,14 @@ class GrantService:
             current = await self.grants.get_by_user(user_id, for_update=True)
             if current is not None and current.grant_id == grant_id:
                 await self.grants.delete(current)
+                await self.events.record(
+                    EventType.DELETED,
+                    current,
+                    source=OFFBOARDING_SOURCE,
+                    old_status=current.grant_status,
+                    new_status=None,
+                    actor=self.actor,
+                )
         log.info("grant.deleted", user_id=user_id, grant_id=grant_id)
 
     async def _delete_at_nylas(self, grant_id: str, user_id: str) -> None:
@@ -211,7 +253,7 @@ def _held_by_other_detail() -> str:
     )
 
 
-def _new_grant(user_id: str, provider: Provider, minted: NylasGrant) -> Grant:
+def _new_grant(user_id: str, provider: Provider, minted: NylasGrant, *, actor: str | None) -> Grant:
     now = utc_now()
     return Grant(
         user_id=user_id,
@@ -220,20 +262,30 @@ def _new_grant(user_id: str, provider: Provider, minted: NylasGrant) -> Grant:
         email=minted.email,
         scopes=list(minted.scope),
         grant_status=GrantStatus(minted.grant_status),
+        status_source=StatusSource.REGISTRATION,
         status_checked_at=now,
+        status_changed_at=now,
+        registered_by=actor,
         created_at=now,
         updated_at=now,
     )
 
 
-def _apply_minted(grant: Grant, provider: Provider, minted: NylasGrant) -> None:
+def _apply_minted(
+    grant: Grant, provider: Provider, minted: NylasGrant, *, actor: str | None
+) -> None:
     now = utc_now()
+    status = GrantStatus(minted.grant_status)
+    if status != grant.grant_status or minted.id != grant.grant_id:
+        grant.status_changed_at = now
     grant.grant_id = minted.id
     grant.provider = provider
     grant.email = minted.email
     grant.scopes = list(minted.scope)
-    grant.grant_status = GrantStatus(minted.grant_status)
+    grant.grant_status = status
+    grant.status_source = StatusSource.REGISTRATION
     grant.status_checked_at = now
+    grant.registered_by = actor
     grant.updated_at = now
 
 

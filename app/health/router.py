@@ -9,6 +9,8 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.secrets import RotatingSecret
+
 router = APIRouter(tags=["health"])
 log = structlog.get_logger(__name__)
 
@@ -32,15 +34,35 @@ async def _database_ready(engine: AsyncEngine) -> bool:
     return True
 
 
+def _api_key_check(api_key: RotatingSecret) -> dict[str, Any]:
+    # The version and age only: the value never leaves the secret holder.
+    return {
+        "status": "stale" if api_key.stale else "ok",
+        **api_key.status(),
+    }
+
+
 @router.get(
     "/readyz",
     operation_id="readyz",
-    summary="Readiness: the database is reachable",
+    summary="Readiness: the database is reachable and the Nylas API key is loaded",
     responses={503: {"description": "Not ready; `checks` says which dependency failed."}},
 )
 async def readyz(request: Request) -> JSONResponse:
+    """Report readiness, with the Nylas API key version in use.
+
+    A database that cannot be reached makes the replica unready (503). An API key not refreshed
+    for longer than the configured maximum age is reported as `degraded` with status 200: the
+    last good key keeps working, and failing every replica at once during a Secret Manager
+    outage would turn it into a full outage.
+    """
     database_ok = await _database_ready(request.app.state.engine)
-    checks: dict[str, Any] = {"database": "ok" if database_ok else "unreachable"}
-    status_code = 200 if database_ok else 503
-    body = {"status": "ok" if database_ok else "unavailable", "checks": checks}
-    return JSONResponse(body, status_code=status_code)
+    api_key_check = _api_key_check(request.app.state.nylas_api_key)
+    checks: dict[str, Any] = {
+        "database": "ok" if database_ok else "unreachable",
+        "nylas_api_key": api_key_check,
+    }
+    if not database_ok:
+        return JSONResponse({"status": "unavailable", "checks": checks}, status_code=503)
+    status = "degraded" if api_key_check["status"] == "stale" else "ok"
+    return JSONResponse({"status": status, "checks": checks}, status_code=200)

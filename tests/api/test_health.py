@@ -30,9 +30,7 @@ async def test_readyz_ok_with_database(client: httpx.AsyncClient) -> None:
     ],
 )
 async def test_readyz_503_without_database(url: str) -> None:
-    settings = Settings(
-        env=Environment.DEVELOPMENT, database_url=url, nylas_api_key=SecretStr("k")
-    )
+    settings = Settings(env=Environment.DEVELOPMENT, database_url=url, nylas_api_key=SecretStr("k"))
     app = create_app(settings)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)

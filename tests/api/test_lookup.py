@@ -45,8 +45,12 @@ async def test_list_pages_with_cursor(client: httpx.AsyncClient) -> None:
         await client.post("/v1/grants", json=google(f"u-{index}", f"sim:l{index}@example.com:1"))
 
     first = (await client.get("/v1/grants", params={"limit": 2})).json()
-    second = (await client.get("/v1/grants", params={"limit": 2, "cursor": first["next_cursor"]})).json()
-    third = (await client.get("/v1/grants", params={"limit": 2, "cursor": second["next_cursor"]})).json()
+    second = (
+        await client.get("/v1/grants", params={"limit": 2, "cursor": first["next_cursor"]})
+    ).json()
+    third = (
+        await client.get("/v1/grants", params={"limit": 2, "cursor": second["next_cursor"]})
+    ).json()
 
     users = [item["user_id"] for page in (first, second, third) for item in page["items"]]
     assert users == ["u-0", "u-1", "u-2", "u-3", "u-4"]

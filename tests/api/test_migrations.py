@@ -4,7 +4,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import Connection
 
-import app.grants.models  # noqa: F401  (registers the tables)
+import app.tables  # noqa: F401  (registers every table)
 from app.core.database import create_engine, metadata
 
 

@@ -18,7 +18,11 @@ def google(user_id: str, token: str, **extra: Any) -> dict[str, Any]:
 
 
 def imap(user_id: str, username: str, password: str) -> dict[str, Any]:
-    settings = {"imap_username": username, "imap_password": password, "imap_host": "imap.example.net"}
+    settings = {
+        "imap_username": username,
+        "imap_password": password,
+        "imap_host": "imap.example.net",
+    }
     return {"user_id": user_id, "provider": "imap", "settings": settings}
 
 
@@ -40,7 +44,9 @@ async def test_register_new_grant_returns_201(client: httpx.AsyncClient) -> None
         "email",
         "scopes",
         "grant_status",
+        "status_source",
         "status_checked_at",
+        "status_changed_at",
         "created_at",
         "updated_at",
     }
@@ -95,15 +101,35 @@ async def test_register_imap_without_scope_stores_empty_scopes(
 async def test_register_each_provider_shape(client: httpx.AsyncClient) -> None:
     bodies = [
         google("u-g", "sim:g@example.com:1"),
-        {"user_id": "u-m", "provider": "microsoft", "settings": {"refresh_token": "sim:m@example.com:1"}},
-        {"user_id": "u-y", "provider": "yahoo", "settings": {"refresh_token": "sim:y@example.com:1"}},
-        {"user_id": "u-z", "provider": "zoom", "settings": {"refresh_token": "sim:z@example.com:1"}},
+        {
+            "user_id": "u-m",
+            "provider": "microsoft",
+            "settings": {"refresh_token": "sim:m@example.com:1"},
+        },
+        {
+            "user_id": "u-y",
+            "provider": "yahoo",
+            "settings": {"refresh_token": "sim:y@example.com:1"},
+        },
+        {
+            "user_id": "u-z",
+            "provider": "zoom",
+            "settings": {"refresh_token": "sim:z@example.com:1"},
+        },
         imap("u-i", "i@example.net", "pw"),
-        {"user_id": "u-c", "provider": "icloud", "settings": {"username": "c@icloud.com", "password": "app-pw"}},
+        {
+            "user_id": "u-c",
+            "provider": "icloud",
+            "settings": {"username": "c@icloud.com", "password": "app-pw"},
+        },
         {
             "user_id": "u-e",
             "provider": "ews",
-            "settings": {"email": "e@corp.example", "ews_username": "CORP\\e", "ews_password": "pw"},
+            "settings": {
+                "email": "e@corp.example",
+                "ews_username": "CORP\\e",
+                "ews_password": "pw",
+            },
         },
     ]
     for body in bodies:

@@ -108,7 +108,10 @@ async def test_rate_limit_beyond_budget_is_503_with_retry_after(
         ({"status": 504, "body": "Gateway Timeout", "content_type": "text/plain"}, 504),
         ({"status": 500, "body": "{}"}, 502),
         ({"status": 500, "body": "[1, 2]"}, 502),
-        ({"status": 404, "body": "Cannot POST /v3/connect/custom", "content_type": "text/plain"}, 502),
+        (
+            {"status": 404, "body": "Cannot POST /v3/connect/custom", "content_type": "text/plain"},
+            502,
+        ),
         ({"reset": True}, 503),
     ],
 )
