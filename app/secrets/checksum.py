@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-# The reflected form of the Castagnoli polynomial 0x1EDC6F41 (RFC 3720, appendix B.4).
+# The reflected form of the Castagnoli polynomial 0x1EDC6F41, the CRC32C of iSCSI and SCTP.
 _POLYNOMIAL = 0x82F63B78
 
 

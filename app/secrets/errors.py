@@ -6,7 +6,7 @@ from enum import StrEnum
 
 
 class SecretLoadReason(StrEnum):
-    """What went wrong while loading a secret, in the words an operator searches for."""
+    """Cause of a failed secret load, in the words an operator searches for."""
 
     NOT_CONFIGURED = "not configured"
     CONFLICTING_SETTINGS = "conflicting settings"
@@ -31,7 +31,7 @@ class SecretLoadReason(StrEnum):
     FAILED = "failed"
 
 
-# What the operator can do next, appended to the message.
+# Next step for the operator, appended to the message.
 _HINTS: dict[SecretLoadReason, str] = {
     SecretLoadReason.NOT_FOUND: "Check the project, secret and version in the name.",
     SecretLoadReason.PERMISSION_DENIED: (
@@ -44,10 +44,12 @@ _HINTS: dict[SecretLoadReason, str] = {
     SecretLoadReason.DISABLED_OR_DESTROYED: (
         "Enable the version, or add a new version so that `latest` points to an enabled one."
     ),
-    SecretLoadReason.UNAVAILABLE: "Secret Manager failed; the next refresh tries again.",
+    SecretLoadReason.UNAVAILABLE: (
+        "Secret Manager returned a server error. The next refresh or restart tries again."
+    ),
     SecretLoadReason.UNREACHABLE: "Check the endpoint and the network path to Secret Manager.",
-    SecretLoadReason.TIMED_OUT: "Secret Manager did not answer in time; check its latency.",
-    SecretLoadReason.CHECKSUM_MISMATCH: "The payload was corrupted in transit; retry.",
+    SecretLoadReason.TIMED_OUT: "Check Secret Manager's latency and the timeout setting.",
+    SecretLoadReason.CHECKSUM_MISMATCH: "The payload was corrupted in transit. Try again.",
     SecretLoadReason.EMPTY_VALUE: "Add a version that contains the value.",
     SecretLoadReason.EMPTY_FILE: "Write the value into the file or mount the right secret.",
 }
@@ -85,7 +87,7 @@ class SecretLoadError(Exception):
 class SecretAccessError(Exception):
     """Secret Manager did not return a usable payload for one access request.
 
-    Raised by `SecretManagerAccess.access`. The message holds the reason and the HTTP status or
+    Raised by `SecretManagerAccess.access`. The message contains the reason and the HTTP status or
     error type, never a payload.
     """
 

@@ -26,11 +26,11 @@ class _Outcome(Enum):
 class RotatingSecret:
     """The current value of one secret setting, refreshed from its source.
 
-    Implements the Nylas client's `ApiKeyProvider`. Every refresh keeps the last good value when
-    the source fails, so an outage of Secret Manager does not take the service down; `stale`
-    turns true once no fetch has succeeded for `max_age` seconds. All fetches, periodic or
-    caused by a rejected key, are single-flight: concurrent callers wait for one fetch.
-    Times are in seconds of `clock`.
+    Implements the Nylas client's `ApiKeyProvider`. A failed refresh keeps the last good value,
+    so an outage of Secret Manager does not take the service down. `stale` turns true once no
+    fetch has succeeded for `max_age` seconds. All fetches, periodic or caused by a rejected
+    key, are single-flight, so concurrent callers wait for one fetch. Times are in seconds of
+    `clock`.
     """
 
     def __init__(
@@ -107,8 +107,8 @@ class RotatingSecret:
     async def refresh(self) -> bool:
         """Fetch again and switch to the result when its version or value differs.
 
-        Returns True when the value in use changed. On failure keeps the last good value, counts
-        and logs the failure, and returns False; it does not raise.
+        Returns True when the value in use changed. On failure it keeps the last good value,
+        counts and logs the failure, and returns False without raising.
         """
         return await self._fetch_once() is _Outcome.CHANGED
 
@@ -144,7 +144,7 @@ class RotatingSecret:
             await self.refresh()
 
     def status(self) -> dict[str, object]:
-        """Describe the state for `/readyz` and logs; contains no value."""
+        """Return the state for `/readyz` and logs, without the value."""
         loaded = self._current is not None
         return {
             "version": self._current.version if self._current else None,
@@ -184,8 +184,8 @@ class RotatingSecret:
         if task is None or task.done():
             task = asyncio.create_task(self._fetch_and_store())
             self._fetch_task = task
-        # shield: a caller that is cancelled (its request timed out) must not cancel the fetch
-        # that other callers are waiting for.
+        # Shielded, because a caller that is cancelled (its request timed out) must not cancel
+        # the fetch that other callers are waiting for.
         return await asyncio.shield(task)
 
     async def _fetch_and_store(self) -> _Outcome:
@@ -195,7 +195,7 @@ class RotatingSecret:
             self._count_failure(exc)
             self._log_failure(exc)
             return _Outcome.FAILED
-        except Exception as exc:  # a bug in a source must not stop the refresh loop
+        except Exception as exc:  # a bug in a source must not stop the refresh loop, so log it
             error = self._unexpected_error(exc)
             self._count_failure(error)
             self._log_failure(error)

@@ -18,13 +18,14 @@ from pydantic import SecretStr
 from app.secrets.checksum import crc32c
 from app.secrets.errors import SecretAccessError, SecretLoadReason
 
-# Accesses that outlive their timeout keep their thread until the socket gives up; a small
+# An access that outlives its timeout keeps its thread until the socket gives up. A small
 # private pool keeps such threads from starving the event loop's default executor.
 _MAX_THREADS = 4
 # The client checks its deadline only between attempts, so one slow attempt can run past it.
 # The event loop stops waiting this much later, whatever the thread is doing.
 _GRACE_SECONDS = 0.5
-# Waits between attempts: 0.2 s, doubling up to 1 s, until the access timeout is spent.
+# Waits between attempts: random up to 0.2 s, the bound doubling up to 1 s (google-api-core's
+# full jitter), until the access timeout is spent.
 _BACKOFF_INITIAL_SECONDS = 0.2
 _BACKOFF_MAX_SECONDS = 1.0
 # Transient failures worth another attempt. The client's own default retries only the first
@@ -146,8 +147,8 @@ def _decode(data: bytes) -> str:
     except UnicodeDecodeError:
         raise SecretAccessError(SecretLoadReason.NOT_UTF8) from None
 
-    # `echo KEY | gcloud secrets versions add --data-file=-` stores a trailing newline, and an
-    # API key never starts or ends with whitespace.
+    # `echo KEY | gcloud secrets versions add --data-file=-` stores a trailing newline, and
+    # whitespace around an API key is never part of it.
     text = text.strip()
     if not text:
         raise SecretAccessError(SecretLoadReason.EMPTY_VALUE)
@@ -161,7 +162,7 @@ def access_error(exc: Exception) -> SecretAccessError:
     if isinstance(exc, google_exceptions.GoogleAPICallError):
         return _api_error(exc)
     # After a 401 the client refreshes its credentials once, and anonymous credentials raise
-    # InvalidOperation (a DefaultCredentialsError) then: the server rejected the request.
+    # InvalidOperation (a DefaultCredentialsError) there. The cause is the server's rejection.
     if isinstance(exc, auth_exceptions.InvalidOperation):
         detail = "HTTP 401, credentials cannot be refreshed"
         return SecretAccessError(SecretLoadReason.UNAUTHENTICATED, detail)
@@ -169,7 +170,7 @@ def access_error(exc: Exception) -> SecretAccessError:
         return SecretAccessError(SecretLoadReason.NO_CREDENTIALS, type(exc).__name__)
     if isinstance(exc, auth_exceptions.GoogleAuthError):
         return SecretAccessError(SecretLoadReason.UNAUTHENTICATED, type(exc).__name__)
-    # ConnectTimeout is both a Timeout and a ConnectionError: report it as a timeout.
+    # ConnectTimeout is both a Timeout and a ConnectionError, so timeouts are checked first.
     if isinstance(exc, requests.Timeout):
         return SecretAccessError(SecretLoadReason.TIMED_OUT, type(exc).__name__)
     if isinstance(exc, requests.ConnectionError):
@@ -178,7 +179,7 @@ def access_error(exc: Exception) -> SecretAccessError:
 
 
 def _retry_error(exc: google_exceptions.RetryError) -> SecretAccessError:
-    """The retry deadline passed: report the last failure, which says more than "timed out"."""
+    """Report the last failure before the retry deadline, which is more specific than a timeout."""
     if isinstance(exc.cause, Exception):
         last = access_error(exc.cause)
         return SecretAccessError(last.reason, f"{last.detail}, retried until the timeout")

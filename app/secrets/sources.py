@@ -1,4 +1,4 @@
-"""Where a secret setting's value comes from: Secret Manager, a file, or a plain value."""
+"""Sources of a secret setting's value: Secret Manager, a file, or a plain value."""
 
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ class SecretVersion:
 class SecretSource(Protocol):
     """Something that can read the current value of one secret setting."""
 
-    # Where the value is read from, for logs and messages; never the value.
+    # Origin of the value for logs and messages, such as `file /run/secrets/key`, never the value.
     description: str
 
     async def fetch(self) -> SecretVersion:
@@ -39,7 +39,7 @@ class SecretSource(Protocol):
 
 
 class PlainValueSource:
-    """A value given directly in the environment; allowed only in development."""
+    """A value given directly in the environment, allowed only in development."""
 
     def __init__(self, setting: str, value: SecretStr) -> None:
         self._setting = setting

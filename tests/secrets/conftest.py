@@ -1,6 +1,8 @@
 """Fixtures for the secrets tests: a fake Secret Manager on 127.0.0.1 and a fake clock."""
 
-from collections.abc import Iterator
+import asyncio
+import inspect
+from collections.abc import Awaitable, Callable, Iterator
 
 import pytest
 
@@ -15,6 +17,9 @@ CANARY_A = "canary-key-a-7d41c9-DO-NOT-LOG"
 CANARY_B = "canary-key-b-2e08f3-DO-NOT-LOG"
 # Short enough that timeout tests stay fast, long enough for a loaded machine.
 ACCESS_TIMEOUT = 1.0
+# How long tests wait for a background task (refresh loop, request stream) to reach a state.
+WAIT_SECONDS = 10.0
+POLL_INTERVAL_SECONDS = 0.02
 
 
 class FakeClock:
@@ -49,3 +54,13 @@ def secret_manager(fake_secret_manager: FakeSecretManager) -> Iterator[SecretMan
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock()
+
+
+async def wait_until(check: Callable[[], bool | Awaitable[bool]]) -> None:
+    """Poll `check` until it returns True. Raises TimeoutError after WAIT_SECONDS."""
+    async with asyncio.timeout(WAIT_SECONDS):
+        while True:
+            result = check()
+            if await result if inspect.isawaitable(result) else result:
+                return
+            await asyncio.sleep(POLL_INTERVAL_SECONDS)

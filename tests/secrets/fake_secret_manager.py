@@ -1,6 +1,6 @@
 """A fake of Secret Manager's `AccessSecretVersion` REST method on 127.0.0.1, for the real client.
 
-It answers `GET /v1/projects/{p}/secrets/{s}/versions/{v}:access` as Secret Manager does:
+It serves `GET /v1/projects/{p}/secrets/{s}/versions/{v}:access` as Secret Manager does:
 `latest` is the most recently created version whatever its state, a disabled or destroyed
 version gets 400 FAILED_PRECONDITION, an unknown secret or version 404, and the payload carries
 its CRC32C as a decimal string. Tests can also deny access (403), inject failures and delays.
@@ -71,7 +71,8 @@ class FakeSecretManager:
         handler = type("Handler", (_Handler,), {"fake": self})
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self._server.daemon_threads = True
-        # A short poll interval keeps stop() fast; serve_forever checks for shutdown that often.
+        # A short poll interval keeps stop() fast, because serve_forever checks for shutdown
+        # only that often.
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
         )
@@ -93,7 +94,7 @@ class FakeSecretManager:
             return f"{secret}/versions/{len(versions)}"
 
     def set_state(self, version_name: str, state: str) -> None:
-        """Set a version to ENABLED, DISABLED or DESTROYED; destroying drops the data."""
+        """Set a version to ENABLED, DISABLED or DESTROYED. Destroying also drops the data."""
         secret, number = version_name.rsplit("/versions/", 1)
         with self.lock:
             version = self.secrets[secret][int(number) - 1]
@@ -102,7 +103,7 @@ class FakeSecretManager:
                 version.data = b""
 
     def fail(self, status: int, *, times: int | None = None) -> None:
-        """Answer the next `times` requests (all, when None) with the error `status`."""
+        """Fail the next `times` requests (all, when None) with the HTTP error `status`."""
         with self.lock:
             self.failure = _Failure(status, times)
 
@@ -187,7 +188,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.end_headers()
             self.wfile.write(content)
         except (BrokenPipeError, ConnectionResetError):
-            # The client gave up after its timeout; nothing is waiting for this response.
+            # The client gave up after its timeout, so nothing is waiting for this response.
             return
 
     def log_message(self, format: str, *args: Any) -> None:

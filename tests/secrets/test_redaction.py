@@ -44,7 +44,7 @@ def _exception_texts(error: BaseException) -> list[str]:
 async def _secret_manager_paths(
     fake: FakeSecretManager, access: SecretManagerAccess, clock: FakeClock
 ) -> list[object]:
-    """Load, rotate, fail and reject through Secret Manager; return every object touched."""
+    """Load, rotate, fail and reject through Secret Manager, and return every object touched."""
     fake.add_version(SECRET, CANARY_A)
     source = SecretManagerSource(SETTING, LATEST, access)
     secret = _rotating(source, clock)
@@ -101,7 +101,10 @@ async def _file_and_plain_paths(tmp_path: Path, clock: FakeClock) -> list[object
     ):
         try:
             source_from_settings(
-                setting=SETTING, file_path=None, secret_manager=None, **options  # type: ignore[arg-type]
+                setting=SETTING,
+                file_path=None,
+                secret_manager=None,
+                **options,
             )
         except SecretLoadError as exc:
             seen.append(exc)

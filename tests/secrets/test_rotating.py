@@ -2,7 +2,6 @@
 
 import asyncio
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,7 +18,15 @@ from app.secrets import (
     SecretSource,
     SecretVersion,
 )
-from tests.secrets.conftest import CANARY_A, CANARY_B, LATEST, SECRET, SETTING, FakeClock
+from tests.secrets.conftest import (
+    CANARY_A,
+    CANARY_B,
+    LATEST,
+    SECRET,
+    SETTING,
+    FakeClock,
+    wait_until,
+)
 from tests.secrets.fake_secret_manager import FakeSecretManager
 
 REFRESH_INTERVAL = 300.0
@@ -346,9 +353,7 @@ async def test_refresh_loop_picks_up_rotation(
     loop = asyncio.create_task(secret.run_refresh_loop())
     version_b = fake_secret_manager.add_version(SECRET, CANARY_B)
 
-    async with asyncio.timeout(5):
-        while secret.version != version_b:
-            await asyncio.sleep(0.02)
+    await wait_until(lambda: secret.version == version_b)
     loop.cancel()
 
     with pytest.raises(asyncio.CancelledError):
@@ -378,9 +383,7 @@ async def test_refresh_loop_survives_source_bug(clock: FakeClock) -> None:
 
     with capture_logs() as logs:
         loop = asyncio.create_task(secret.run_refresh_loop())
-        async with asyncio.timeout(5):
-            while source.calls < 4:
-                await asyncio.sleep(0.01)
+        await wait_until(lambda: source.calls >= 4)
         running = not loop.done()
         loop.cancel()
 
@@ -401,11 +404,11 @@ def test_rotating_rejects_nonpositive_interval(name: str, clock: FakeClock) -> N
 
 
 @pytest.fixture
-def key_file(tmp_path: Path) -> Iterator[Path]:
+def key_file(tmp_path: Path) -> Path:
     path = tmp_path / "api-key"
     path.write_text(CANARY_A)
     os.utime(path, ns=(10**18, 10**18))
-    yield path
+    return path
 
 
 async def test_file_rotation_detected(key_file: Path, clock: FakeClock) -> None:

@@ -2,7 +2,7 @@
 
 import socket
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -252,14 +252,13 @@ async def test_source_unreachable_endpoint() -> None:
 
 
 @pytest.fixture
-def missing_credentials(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def missing_credentials(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Application Default Credentials pointing at a file that does not exist.
 
     google-auth reads GOOGLE_APPLICATION_CREDENTIALS first and fails on the missing file
     before it tries any other credential source, so nothing leaves the machine.
     """
     monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(tmp_path / "missing.json"))
-    yield
 
 
 @pytest.mark.usefixtures("missing_credentials")
@@ -297,10 +296,12 @@ def test_access_rejects_nonpositive_timeout() -> None:
     [
         # The catalogued check value of CRC-32C: the CRC of the ASCII digits 1 to 9.
         (b"123456789", 0xE3069283),
-        # RFC 3720, appendix B.4, which lists the CRC bytes in little-endian order.
+        # Test vectors of the iSCSI specification, which lists the CRC bytes in little-endian
+        # order.
         (bytes(32), 0x8A9136AA),
         (b"\xff" * 32, 0x62A8AB43),
         (bytes(range(32)), 0x46DD794E),
+        (b"dog", 0x0A72A4DF),
         (b"", 0),
     ],
 )

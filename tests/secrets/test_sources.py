@@ -21,7 +21,7 @@ def _kubernetes_volume(root: Path, value: str, *, generation: str, mtime_ns: int
     """Lay out a Secret volume as the kubelet does and return the path the app reads.
 
     The kubelet writes each generation into a new `..<timestamp>` directory, then renames a
-    fresh `..data` symlink over the old one; `api-key` points through `..data`.
+    fresh `..data` symlink over the old one. `api-key` is a symlink through `..data`.
     """
     generation_dir = root / f"..{generation}"
     generation_dir.mkdir()
