@@ -9,6 +9,7 @@ from collections.abc import Sequence
 import uvicorn
 from pydantic import SecretStr, ValidationError
 
+from app.auth import AuthMode
 from app.core.config import Environment, Settings
 
 DEV_DATABASE_URL = "sqlite+aiosqlite:///./grant-broker-dev.db"
@@ -56,6 +57,7 @@ def _dev(args: argparse.Namespace) -> None:
     api_key = secrets.token_urlsafe(24)
     settings = _load_settings(
         env=Environment.DEVELOPMENT,
+        auth_mode=AuthMode.NONE,
         database_url=args.database_url,
         nylas_api_url=DEV_NYLAS_URL,
         nylas_api_key=SecretStr(api_key),

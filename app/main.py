@@ -9,6 +9,7 @@ import httpx
 import structlog
 from fastapi import FastAPI
 
+from app.auth import Authenticator
 from app.core.config import Settings, get_settings
 from app.core.database import create_engine, create_sessionmaker
 from app.core.errors import install_error_handlers
@@ -37,7 +38,12 @@ Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 
 
 def _secret_manager(settings: Settings) -> SecretManagerAccess | None:
-    if settings.nylas_api_key_secret is None:
+    names = (
+        settings.nylas_api_key_secret,
+        settings.nylas_webhook_secret_secret,
+        settings.caller_tokens_secret,
+    )
+    if not any(names):
         return None
     return SecretManagerAccess(
         endpoint=settings.secret_manager_endpoint, timeout=settings.secret_manager_timeout
@@ -75,8 +81,10 @@ def _lifespan(settings: Settings, nylas_transport: httpx.AsyncBaseTransport | No
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         secret_manager = _secret_manager(settings)
         api_key = _nylas_api_key(settings, secret_manager)
-        # Fails startup with a message naming the setting, the source and what went wrong.
+        authenticator = Authenticator.from_settings(settings, secret_manager=secret_manager)
+        # Both fail startup with a message naming the setting, the source and what went wrong.
         await api_key.load()
+        await authenticator.load()
 
         engine = create_engine(
             settings.database_url,
@@ -88,6 +96,7 @@ def _lifespan(settings: Settings, nylas_transport: httpx.AsyncBaseTransport | No
         app.state.engine = engine
         app.state.sessionmaker = create_sessionmaker(engine)
         app.state.nylas_api_key = api_key
+        app.state.authenticator = authenticator
         app.state.nylas = NylasClient(
             http, api_key=api_key, retry=RetryPolicy.from_settings(settings)
         )
@@ -97,7 +106,10 @@ def _lifespan(settings: Settings, nylas_transport: httpx.AsyncBaseTransport | No
             min_grants=settings.mass_invalidation_min_grants,
         )
         app.state.live_checker = LiveChecker(app.state.nylas, app.state.mass_invalidation_guard)
-        refresher = asyncio.create_task(api_key.run_refresh_loop(), name="secret-refresh")
+        background = [
+            asyncio.create_task(api_key.run_refresh_loop(), name="api-key-refresh"),
+            asyncio.create_task(authenticator.run_refresh_loop(), name="caller-token-refresh"),
+        ]
         log.info(
             "app.started",
             env=settings.env,
@@ -107,7 +119,8 @@ def _lifespan(settings: Settings, nylas_transport: httpx.AsyncBaseTransport | No
         try:
             yield
         finally:
-            await _stop(refresher)
+            for task in background:
+                await _stop(task)
             await http.aclose()
             await engine.dispose()
             if secret_manager is not None:

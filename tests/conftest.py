@@ -21,6 +21,7 @@ from pydantic import SecretStr
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
+from app.auth import AuthMode
 from app.core.config import Environment, Settings
 from app.core.database import create_engine
 from app.core.logging import log_formatter
@@ -108,6 +109,7 @@ def simulator() -> NylasSimulator:
 def settings(database_url: str) -> Settings:
     return Settings(
         env=Environment.DEVELOPMENT,
+        auth_mode=AuthMode.NONE,
         database_url=database_url,
         nylas_api_url="http://nylas.test",
         nylas_api_key=SecretStr(TEST_API_KEY),

@@ -8,6 +8,8 @@ from typing import Annotated
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from app.auth.config import AuthMode
+
 NYLAS_REGION_URLS = {
     "us": "https://api.us.nylas.com",
     "eu": "https://api.eu.nylas.com",
@@ -26,6 +28,17 @@ class Settings(BaseSettings):
     database_url: str = "sqlite+aiosqlite:///./grant-broker.db"
     database_pool_size: Annotated[int, Field(ge=1)] = 10
     database_echo: bool = False
+
+    # How callers are identified: `mesh` (the sidecar's X-Forwarded-Client-Cert), `token`
+    # (bearer tokens) or `none` (development only: every caller may do everything).
+    auth_mode: AuthMode = AuthMode.MESH
+    # JSON object from principal to permissions, inline or in a file.
+    callers: str | None = None
+    callers_file: Path | None = None
+    # Token mode: a JSON object from principal to bearer token, from exactly one source.
+    caller_tokens: SecretStr | None = None
+    caller_tokens_secret: str | None = None
+    caller_tokens_file: Path | None = None
 
     nylas_region: Annotated[str, Field(pattern="^(us|eu)$")] = "us"
     # Overrides the region's base URL, for the simulator or a private endpoint.

@@ -4,6 +4,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
+from app.auth import AUTH_PROBLEM_RESPONSES, Permission, require
 from app.core.database import SessionDep
 from app.core.errors import ProblemError, UnprocessableError
 from app.core.openapi import problem_responses
@@ -32,9 +33,10 @@ def _parse_cursor(after: str) -> int:
 @router.get(
     "/events",
     operation_id="list_events",
+    dependencies=[require(Permission.EVENTS_READ)],
     summary="Read the grant event feed after a cursor",
     response_model=EventPage,
-    responses=problem_responses(410, 422),
+    responses={**problem_responses(410, 422), **AUTH_PROBLEM_RESPONSES},
 )
 async def list_events(
     session: SessionDep,

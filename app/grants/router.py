@@ -6,6 +6,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response, status
 from fastapi.responses import JSONResponse
 
+from app.auth import AUTH_PROBLEM_RESPONSES, CallerDep, Permission, require
 from app.core.config import Settings
 from app.core.database import SessionDep
 from app.core.errors import ProblemError
@@ -38,10 +39,9 @@ IdempotencyKey = Annotated[
 ]
 
 
-def get_grant_service(request: Request, session: SessionDep) -> GrantService:
+def get_grant_service(request: Request, session: SessionDep, caller: CallerDep) -> GrantService:
     nylas: NylasClient = request.app.state.nylas
-    # TODO: pass the caller's principal once caller identity is wired in.
-    return GrantService(session, nylas, actor=None)
+    return GrantService(session, nylas, actor=caller.principal)
 
 
 ServiceDep = Annotated[GrantService, Depends(get_grant_service)]
@@ -95,6 +95,7 @@ async def _register_once(
 @router.post(
     "/grants",
     operation_id="register_grant",
+    dependencies=[require(Permission.GRANTS_REGISTER)],
     summary="Register a user's provider credentials and bind the resulting Nylas grant",
     status_code=status.HTTP_201_CREATED,
     response_model=GrantPublic,
@@ -102,6 +103,7 @@ async def _register_once(
         200: {"model": GrantPublic, "description": "The user re-registered; record updated."},
         201: {"description": "New grant bound to the user; `Location` names its URL."},
         **problem_responses(409, 422, 502, 503, 504),
+        **AUTH_PROBLEM_RESPONSES,
     },
 )
 async def register_grant(
@@ -145,9 +147,10 @@ def _replay(request: Request, stored: StoredResponse) -> JSONResponse:
 @router.get(
     "/users/{user_id}/grant",
     operation_id="get_user_grant",
+    dependencies=[require(Permission.GRANTS_READ)],
     summary="Look up a user's grant",
     response_model=GrantPublic,
-    responses=problem_responses(404, 422),
+    responses={**problem_responses(404, 422), **AUTH_PROBLEM_RESPONSES},
 )
 async def get_user_grant(user_id: UserIdPath, service: ServiceDep) -> Any:
     """Return the grant the user holds, with its status as last known."""
@@ -157,9 +160,10 @@ async def get_user_grant(user_id: UserIdPath, service: ServiceDep) -> Any:
 @router.get(
     "/grants/{grant_id}",
     operation_id="get_grant_by_id",
+    dependencies=[require(Permission.GRANTS_READ)],
     summary="Find which user holds a grant id",
     response_model=GrantPublic,
-    responses=problem_responses(404, 422),
+    responses={**problem_responses(404, 422), **AUTH_PROBLEM_RESPONSES},
 )
 async def get_grant_by_id(
     grant_id: Annotated[str, Path(min_length=1, max_length=255)], service: ServiceDep
@@ -171,9 +175,10 @@ async def get_grant_by_id(
 @router.get(
     "/grants",
     operation_id="list_grants",
+    dependencies=[require(Permission.GRANTS_READ)],
     summary="List grants, optionally filtered by status and provider",
     response_model=GrantPage,
-    responses=problem_responses(422),
+    responses={**problem_responses(422), **AUTH_PROBLEM_RESPONSES},
 )
 async def list_grants(
     service: ServiceDep,
@@ -195,9 +200,10 @@ async def list_grants(
 @router.delete(
     "/users/{user_id}/grant",
     operation_id="delete_user_grant",
+    dependencies=[require(Permission.GRANTS_DELETE)],
     summary="Offboard a user: delete the grant at Nylas, then the record",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses=problem_responses(404, 422, 502, 503, 504),
+    responses={**problem_responses(404, 422, 502, 503, 504), **AUTH_PROBLEM_RESPONSES},
 )
 async def delete_user_grant(user_id: UserIdPath, service: ServiceDep) -> Response:
     """Delete the user's grant at Nylas (already gone there counts as done), then the record."""

@@ -102,6 +102,9 @@ GrantRegistration = Annotated[
 class GrantPublic(GrantBase):
     """The stored record of a user's grant. It never contains a credential."""
 
+    registered_by: str | None = Field(
+        default=None, description="Principal of the service that last registered the grant."
+    )
     created_at: datetime
     updated_at: datetime
 

@@ -61,6 +61,7 @@ async def readyz(request: Request) -> JSONResponse:
     checks: dict[str, Any] = {
         "database": "ok" if database_ok else "unreachable",
         "nylas_api_key": api_key_check,
+        "caller_identity": request.app.state.authenticator.status(),
     }
     if not database_ok:
         return JSONResponse({"status": "unavailable", "checks": checks}, status_code=503)

@@ -4,6 +4,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 
+from app.auth import AUTH_PROBLEM_RESPONSES, Permission, require
 from app.core.database import SessionDep
 from app.core.openapi import problem_responses
 from app.grants.router import UserIdPath
@@ -16,9 +17,10 @@ router = APIRouter(prefix="/v1", tags=["grants"])
 @router.get(
     "/users/{user_id}/grant/status",
     operation_id="check_user_grant_status",
+    dependencies=[require(Permission.GRANTS_READ)],
     summary="Check a user's grant status, asking Nylas when the stored one is too old",
     response_model=GrantPublic,
-    responses=problem_responses(404, 422, 502, 503, 504),
+    responses={**problem_responses(404, 422, 502, 503, 504), **AUTH_PROBLEM_RESPONSES},
 )
 async def check_user_grant_status(
     request: Request,

@@ -4,6 +4,7 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
+from app.auth import AuthMode
 from app.core.config import Environment, Settings
 from app.main import create_app
 
@@ -26,7 +27,12 @@ async def test_readyz_ok_with_database(client: httpx.AsyncClient) -> None:
 # reports to the test's event loop after that loop has closed.
 @pytest.mark.parametrize("url", ["postgresql+asyncpg://nobody@127.0.0.1:1/none"])
 async def test_readyz_503_without_database(url: str) -> None:
-    settings = Settings(env=Environment.DEVELOPMENT, database_url=url, nylas_api_key=SecretStr("k"))
+    settings = Settings(
+        env=Environment.DEVELOPMENT,
+        auth_mode=AuthMode.NONE,
+        database_url=url,
+        nylas_api_key=SecretStr("k"),
+    )
     app = create_app(settings)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)

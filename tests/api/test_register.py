@@ -47,6 +47,7 @@ async def test_register_new_grant_returns_201(client: httpx.AsyncClient) -> None
         "status_source",
         "status_checked_at",
         "status_changed_at",
+        "registered_by",
         "created_at",
         "updated_at",
     }
