@@ -31,7 +31,17 @@ def _setting_name(location: tuple[int | str, ...]) -> str:
 
 
 def _serve(args: argparse.Namespace) -> None:
-    _load_settings()
+    import asyncio
+
+    from app.auth import AuthConfigError
+    from app.main import preflight
+    from app.secrets import SecretLoadError
+
+    settings = _load_settings()
+    try:
+        asyncio.run(preflight(settings))
+    except (SecretLoadError, AuthConfigError) as exc:
+        sys.exit(f"grant-broker: {exc}")
     uvicorn.run(
         "app.main:create_app",
         factory=True,

@@ -23,6 +23,9 @@ from app.secrets import RotatingSecret, SecretManagerAccess, source_from_setting
 from app.status.guard import MassInvalidationGuard
 from app.status.live import LiveChecker
 from app.status.router import router as status_router
+from app.webhooks.router import router as webhooks_router
+from app.webhooks.secrets import build_webhook_secrets
+from app.webhooks.stats import WebhookStats
 
 log = structlog.get_logger(__name__)
 
@@ -70,6 +73,25 @@ def _nylas_api_key(
     )
 
 
+async def preflight(settings: Settings) -> None:
+    """Load every secret and the caller configuration once, as the lifespan will.
+
+    `grant-broker serve` calls this before starting the server, so that a configuration error
+    ends the process with one clear message instead of a traceback from each worker. Raises
+    SecretLoadError or AuthConfigError.
+    """
+    secret_manager = _secret_manager(settings)
+    try:
+        await _nylas_api_key(settings, secret_manager).load()
+        await Authenticator.from_settings(settings, secret_manager=secret_manager).load()
+        webhook_secrets = build_webhook_secrets(settings, secret_manager)
+        if webhook_secrets is not None:
+            await webhook_secrets.load()
+    finally:
+        if secret_manager is not None:
+            secret_manager.close()
+
+
 async def _stop(task: asyncio.Task[None]) -> None:
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
@@ -82,9 +104,12 @@ def _lifespan(settings: Settings, nylas_transport: httpx.AsyncBaseTransport | No
         secret_manager = _secret_manager(settings)
         api_key = _nylas_api_key(settings, secret_manager)
         authenticator = Authenticator.from_settings(settings, secret_manager=secret_manager)
-        # Both fail startup with a message naming the setting, the source and what went wrong.
+        webhook_secrets = build_webhook_secrets(settings, secret_manager)
+        # These fail startup with a message naming the setting, the source and what went wrong.
         await api_key.load()
         await authenticator.load()
+        if webhook_secrets is not None:
+            await webhook_secrets.load()
 
         engine = create_engine(
             settings.database_url,
@@ -97,6 +122,9 @@ def _lifespan(settings: Settings, nylas_transport: httpx.AsyncBaseTransport | No
         app.state.sessionmaker = create_sessionmaker(engine)
         app.state.nylas_api_key = api_key
         app.state.authenticator = authenticator
+        # None when no webhook secret is configured: the webhook endpoint then answers 503.
+        app.state.webhook_secrets = webhook_secrets
+        app.state.webhook_stats = WebhookStats()
         app.state.nylas = NylasClient(
             http, api_key=api_key, retry=RetryPolicy.from_settings(settings)
         )
@@ -110,6 +138,9 @@ def _lifespan(settings: Settings, nylas_transport: httpx.AsyncBaseTransport | No
             asyncio.create_task(api_key.run_refresh_loop(), name="api-key-refresh"),
             asyncio.create_task(authenticator.run_refresh_loop(), name="caller-token-refresh"),
         ]
+        if webhook_secrets is not None:
+            refresh = webhook_secrets.run_refresh_loop()
+            background.append(asyncio.create_task(refresh, name="webhook-secret-refresh"))
         log.info(
             "app.started",
             env=settings.env,
@@ -150,6 +181,7 @@ def create_app(
     app.include_router(grants_router)
     app.include_router(status_router)
     app.include_router(events_router)
+    app.include_router(webhooks_router)
     app.openapi = lambda: build_openapi(app)  # type: ignore[method-assign]
     return app
 

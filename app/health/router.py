@@ -10,6 +10,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.secrets import RotatingSecret
+from app.webhooks.secrets import WebhookSecrets
 
 router = APIRouter(tags=["health"])
 log = structlog.get_logger(__name__)
@@ -42,6 +43,12 @@ def _api_key_check(api_key: RotatingSecret) -> dict[str, Any]:
     }
 
 
+def _webhook_secret_check(secrets: WebhookSecrets | None) -> dict[str, Any]:
+    if secrets is None:
+        return {"status": "not_configured"}
+    return {"status": "ok", **secrets.status()}
+
+
 @router.get(
     "/readyz",
     operation_id="readyz",
@@ -62,6 +69,7 @@ async def readyz(request: Request) -> JSONResponse:
         "database": "ok" if database_ok else "unreachable",
         "nylas_api_key": api_key_check,
         "caller_identity": request.app.state.authenticator.status(),
+        "nylas_webhook_secret": _webhook_secret_check(request.app.state.webhook_secrets),
     }
     if not database_ok:
         return JSONResponse({"status": "unavailable", "checks": checks}, status_code=503)

@@ -48,3 +48,32 @@ def test_invalid_setting_names_variable(tmp_path: Path) -> None:
 
     assert result.returncode != 0
     assert "GRANT_BROKER_NYLAS_MAX_ATTEMPTS" in result.stderr
+
+
+def test_serve_without_api_key_exits_with_message(tmp_path: Path) -> None:
+    result = _run_cli("serve", "--port", "1", env={}, cwd=tmp_path)
+
+    assert result.returncode != 0
+    assert "Set exactly one of GRANT_BROKER_NYLAS_API_KEY_SECRET" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_serve_refuses_plain_key_in_production(tmp_path: Path) -> None:
+    env = {"GRANT_BROKER_NYLAS_API_KEY": "canary-plain-key-in-production"}
+
+    result = _run_cli("serve", "--port", "1", env=env, cwd=tmp_path)
+
+    assert result.returncode != 0
+    assert "GRANT_BROKER_NYLAS_API_KEY" in result.stderr
+    assert "canary-plain-key-in-production" not in result.stderr + result.stdout
+
+
+def test_serve_refuses_auth_none_in_production(tmp_path: Path) -> None:
+    key_file = tmp_path / "key"
+    key_file.write_text("a-file-key")
+    env = {"GRANT_BROKER_NYLAS_API_KEY_FILE": str(key_file), "GRANT_BROKER_AUTH_MODE": "none"}
+
+    result = _run_cli("serve", "--port", "1", env=env, cwd=tmp_path)
+
+    assert result.returncode != 0
+    assert "GRANT_BROKER_AUTH_MODE" in result.stderr
