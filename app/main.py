@@ -14,9 +14,12 @@ from app.core.config import Settings, get_settings
 from app.core.database import create_engine, create_sessionmaker
 from app.core.errors import install_error_handlers
 from app.core.logging import RequestContextMiddleware, configure_logging
+from app.core.metrics import Metrics, MetricsMiddleware
 from app.core.openapi import build_openapi
 from app.events.router import router as events_router
 from app.grants.router import router as grants_router
+from app.health.metrics import collect_component_metrics
+from app.health.metrics import router as metrics_router
 from app.health.router import router as health_router
 from app.nylas.client import NylasClient, RetryPolicy, create_http_client
 from app.secrets import RotatingSecret, SecretManagerAccess, source_from_settings
@@ -126,7 +129,10 @@ def _lifespan(settings: Settings, nylas_transport: httpx.AsyncBaseTransport | No
         app.state.webhook_secrets = webhook_secrets
         app.state.webhook_stats = WebhookStats()
         app.state.nylas = NylasClient(
-            http, api_key=api_key, retry=RetryPolicy.from_settings(settings)
+            http,
+            api_key=api_key,
+            retry=RetryPolicy.from_settings(settings),
+            observer=app.state.metrics,
         )
         app.state.mass_invalidation_guard = MassInvalidationGuard(
             share=settings.mass_invalidation_share,
@@ -176,8 +182,12 @@ def create_app(
         lifespan=_lifespan(settings, nylas_transport),
     )
     install_error_handlers(app)
+    app.state.metrics = Metrics()
+    app.state.metrics.add_collector(lambda: collect_component_metrics(app))
+    app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     app.add_middleware(RequestContextMiddleware)
     app.include_router(health_router)
+    app.include_router(metrics_router)
     app.include_router(grants_router)
     app.include_router(status_router)
     app.include_router(events_router)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 import httpx
 import structlog
@@ -66,6 +66,28 @@ class _CallState:
     keys_sent: list[str] = field(default_factory=list)
 
 
+class CallObserver(Protocol):
+    """Receives every attempt and retry, for metrics. `outcome` is `success` or an error kind."""
+
+    def observe_nylas_attempt(self, operation: str, outcome: str, seconds: float) -> None: ...
+
+    def observe_nylas_retry(self, operation: str) -> None: ...
+
+
+class _NoObserver:
+    def observe_nylas_attempt(self, operation: str, outcome: str, seconds: float) -> None:
+        return None
+
+    def observe_nylas_retry(self, operation: str) -> None:
+        return None
+
+
+def outcome_of(error: NylasError) -> str:
+    """Return a short, bounded label for an error: the class name without its prefix."""
+    name = type(error).__name__.removeprefix("Nylas")
+    return "".join("_" + c.lower() if c.isupper() else c for c in name).lstrip("_") or "error"
+
+
 class CallRunner:
     """Sends `NylasCall`s with the retry policy and API key refresh of the Nylas client."""
 
@@ -78,6 +100,7 @@ class CallRunner:
         sleep: Sleep,
         clock: Clock,
         random: Random,
+        observer: CallObserver | None = None,
     ) -> None:
         self._http = http
         self._api_key = api_key
@@ -85,6 +108,7 @@ class CallRunner:
         self._sleep = sleep
         self._clock = clock
         self._random = random
+        self._observer: CallObserver = observer or _NoObserver()
 
     async def run(self, call: NylasCall, parse: ParseResponse[ResultT]) -> ResultT:
         """Send `call` until it succeeds or the policy gives up, then parse the 2xx response.
@@ -109,6 +133,7 @@ class CallRunner:
                 raise outcome
 
             self._log_retrying(call, outcome, state, delay)
+            self._observer.observe_nylas_retry(call.operation)
             await self._sleep(delay)
             state.attempt += 1
 
@@ -116,8 +141,16 @@ class CallRunner:
         self, call: NylasCall, state: _CallState, redactor: Redactor
     ) -> httpx.Response | NylasError:
         """Send the request once and return the 2xx response or the error it produced."""
-        remaining = max(state.deadline - self._clock(), _MIN_ATTEMPT_SECONDS)
         started = self._clock()
+        outcome = await self._attempt_once(call, state, redactor, started)
+        label = "success" if isinstance(outcome, httpx.Response) else outcome_of(outcome)
+        self._observer.observe_nylas_attempt(call.operation, label, self._clock() - started)
+        return outcome
+
+    async def _attempt_once(
+        self, call: NylasCall, state: _CallState, redactor: Redactor, started: float
+    ) -> httpx.Response | NylasError:
+        remaining = max(state.deadline - self._clock(), _MIN_ATTEMPT_SECONDS)
         try:
             response = await self._send(call, state.key, remaining)
         except (httpx.TimeoutException, TimeoutError) as exc:

@@ -14,7 +14,7 @@ import httpx
 from pydantic import SecretStr
 
 from app.nylas.auth import ApiKeyProvider, StaticApiKey
-from app.nylas.calls import CallRunner, Clock, NylasCall, Random, Sleep
+from app.nylas.calls import CallObserver, CallRunner, Clock, NylasCall, Random, Sleep
 from app.nylas.models import ConnectResult, GrantPage, NylasGrant
 from app.nylas.redaction import Redactor
 from app.nylas.responses import json_object, parse_model, request_id_of
@@ -96,9 +96,16 @@ class NylasClient:
         sleep: Sleep = asyncio.sleep,
         clock: Clock = time.monotonic,
         random: Random = random.random,
+        observer: CallObserver | None = None,
     ) -> None:
         self._runner = CallRunner(
-            http, api_key=api_key, retry=retry, sleep=sleep, clock=clock, random=random
+            http,
+            api_key=api_key,
+            retry=retry,
+            sleep=sleep,
+            clock=clock,
+            random=random,
+            observer=observer,
         )
 
     async def connect_custom(

@@ -64,8 +64,10 @@ class RotatingSecret:
         self._rejections_not_logged = 0
         self._consecutive_failures = 0
         self._last_error: SecretLoadError | None = None
-        # Total failed fetches since start, for a metric.
+        # Totals since start, for metrics: fetches that failed, succeeded, and changed the value.
         self.refresh_failures = 0
+        self.refresh_successes = 0
+        self.rotations = 0
 
     async def load(self) -> None:
         """Fetch the first value. Raises `SecretLoadError`, after which the service should exit."""
@@ -211,6 +213,9 @@ class RotatingSecret:
         self._fetched_at = self._clock()
         self._consecutive_failures = 0
         self._last_error = None
+        self.refresh_successes += 1
+        if previous is not None and changed:
+            self.rotations += 1
 
         if previous is not None and changed:
             log.info(
