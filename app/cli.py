@@ -3,8 +3,10 @@
 import argparse
 import os
 import secrets
+import signal
 import sys
 from collections.abc import Sequence
+from types import FrameType
 
 import uvicorn
 from pydantic import SecretStr, ValidationError
@@ -42,6 +44,9 @@ def _serve(args: argparse.Namespace) -> None:
         asyncio.run(preflight(settings))
     except (SecretLoadError, AuthConfigError) as exc:
         sys.exit(f"grant-broker: {exc}")
+    # uvicorn drains on SIGTERM and then raises the signal again for the handler installed
+    # before it; without one, a clean drain would end the process with status 143.
+    signal.signal(signal.SIGTERM, _exit_after_drain)
     uvicorn.run(
         "app.main:create_app",
         factory=True,
@@ -54,6 +59,10 @@ def _serve(args: argparse.Namespace) -> None:
         log_config=None,
         timeout_graceful_shutdown=args.graceful_shutdown,
     )
+
+
+def _exit_after_drain(signum: int, frame: FrameType | None) -> None:
+    sys.exit(0)
 
 
 def _dev(args: argparse.Namespace) -> None:
@@ -138,10 +147,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     serve.add_argument(
         "--forwarded-allow-ips",
-        default="127.0.0.1",
+        default="127.0.0.1,127.0.0.6",
         help=(
-            "Comma-separated proxy addresses whose forwarded headers are trusted "
-            "(default 127.0.0.1, the mesh sidecar)."
+            "Comma-separated proxy addresses whose forwarded headers are trusted (default "
+            "127.0.0.1 and 127.0.0.6, the address Istio's sidecar connects from)."
         ),
     )
     serve.add_argument("--root-path", default="", help="Path prefix the proxy strips, if any.")

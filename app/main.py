@@ -16,6 +16,7 @@ from app.core.errors import install_error_handlers
 from app.core.logging import RequestContextMiddleware, configure_logging
 from app.core.metrics import Metrics, MetricsMiddleware
 from app.core.openapi import build_openapi
+from app.docs import install_docs
 from app.events.router import router as events_router
 from app.grants.router import router as grants_router
 from app.health.metrics import collect_component_metrics
@@ -180,6 +181,9 @@ def create_app(
         version="0.1.0",
         description=DESCRIPTION,
         lifespan=_lifespan(settings, nylas_transport),
+        # Served by app.docs from the service's own assets: the mesh often has no egress to a CDN.
+        docs_url=None,
+        redoc_url=None,
     )
     install_error_handlers(app)
     app.state.metrics = Metrics()
@@ -192,6 +196,7 @@ def create_app(
     app.include_router(status_router)
     app.include_router(events_router)
     app.include_router(webhooks_router)
+    install_docs(app)
     app.openapi = lambda: build_openapi(app)  # type: ignore[method-assign]
     return app
 

@@ -69,6 +69,12 @@ def _inbound_request_id(scope: Scope) -> str | None:
     return None
 
 
+def _client_ip(scope: Scope) -> str | None:
+    # Behind a trusted proxy, uvicorn has already replaced this with X-Forwarded-For's client.
+    client = scope.get("client")
+    return client[0] if client else None
+
+
 def _route_template(scope: Scope) -> str | None:
     route = scope.get("route")
     return getattr(route, "path", None)
@@ -121,6 +127,7 @@ class RequestContextMiddleware:
                 path=scope["path"],
                 route=_route_template(scope),
                 status=status,
+                client_ip=_client_ip(scope),
                 duration_ms=round((time.perf_counter() - started) * 1000, 2),
             )
             structlog.contextvars.clear_contextvars()
