@@ -16,6 +16,12 @@ from app.core.errors import install_error_handlers
 from app.core.logging import RequestContextMiddleware, configure_logging
 from app.core.metrics import Metrics, MetricsMiddleware
 from app.core.openapi import build_openapi
+from app.core.tracing import (
+    TracerProvider,
+    create_tracer_provider,
+    instrument_app,
+    instrument_client,
+)
 from app.docs import install_docs
 from app.events.router import router as events_router
 from app.grants.router import router as grants_router
@@ -102,7 +108,11 @@ async def _stop(task: asyncio.Task[None]) -> None:
         await task
 
 
-def _lifespan(settings: Settings, nylas_transport: httpx.AsyncBaseTransport | None) -> Lifespan:
+def _lifespan(
+    settings: Settings,
+    nylas_transport: httpx.AsyncBaseTransport | None,
+    tracer_provider: TracerProvider | None,
+) -> Lifespan:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         secret_manager = _secret_manager(settings)
@@ -121,6 +131,8 @@ def _lifespan(settings: Settings, nylas_transport: httpx.AsyncBaseTransport | No
             echo=settings.database_echo,
         )
         http = create_http_client(settings, transport=nylas_transport)
+        if tracer_provider is not None:
+            instrument_client(http, tracer_provider)
         app.state.settings = settings
         app.state.engine = engine
         app.state.sessionmaker = create_sessionmaker(engine)
@@ -163,6 +175,8 @@ def _lifespan(settings: Settings, nylas_transport: httpx.AsyncBaseTransport | No
             await engine.dispose()
             if secret_manager is not None:
                 secret_manager.close()
+            if tracer_provider is not None:
+                tracer_provider.shutdown()
             log.info("app.stopped")
 
     return lifespan
@@ -172,15 +186,23 @@ def create_app(
     settings: Settings | None = None,
     *,
     nylas_transport: httpx.AsyncBaseTransport | None = None,
+    tracer_provider: TracerProvider | None = None,
 ) -> FastAPI:
-    """Build the app. `nylas_transport` replaces the network, e.g. with the Nylas simulator."""
+    """Build the app. `nylas_transport` replaces the network, e.g. with the Nylas simulator.
+
+    With `tracing_enabled`, spans go to `tracer_provider`, or to OTLP when none is given.
+    """
     settings = settings or get_settings()
     configure_logging(level=settings.log_level, json=_log_json(settings))
+    if settings.tracing_enabled and tracer_provider is None:
+        tracer_provider = create_tracer_provider()
+    if not settings.tracing_enabled:
+        tracer_provider = None
     app = FastAPI(
         title="grant-broker",
         version="0.1.0",
         description=DESCRIPTION,
-        lifespan=_lifespan(settings, nylas_transport),
+        lifespan=_lifespan(settings, nylas_transport, tracer_provider),
         # Served by app.docs from the service's own assets: the mesh often has no egress to a CDN.
         docs_url=None,
         redoc_url=None,
@@ -197,6 +219,8 @@ def create_app(
     app.include_router(events_router)
     app.include_router(webhooks_router)
     install_docs(app)
+    if tracer_provider is not None:
+        instrument_app(app, tracer_provider)
     app.openapi = lambda: build_openapi(app)  # type: ignore[method-assign]
     return app
 

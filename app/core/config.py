@@ -99,6 +99,9 @@ class Settings(BaseSettings):
 
     idempotency_ttl: Annotated[int, Field(ge=60, description="seconds")] = 86_400
 
+    # OpenTelemetry traces, exported over OTLP/HTTP as the OTEL_EXPORTER_OTLP_* variables say.
+    tracing_enabled: bool = False
+
     log_level: str = "INFO"
     # JSON log lines; the default is JSON outside development and console output in it.
     log_json: bool | None = None
