@@ -8,6 +8,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 import httpx
 import structlog
 from fastapi import FastAPI
+from opentelemetry.sdk.trace import TracerProvider
 
 from app.auth import Authenticator
 from app.core.config import Settings, get_settings
@@ -16,12 +17,7 @@ from app.core.errors import install_error_handlers
 from app.core.logging import RequestContextMiddleware, configure_logging
 from app.core.metrics import Metrics, MetricsMiddleware
 from app.core.openapi import build_openapi
-from app.core.tracing import (
-    TracerProvider,
-    create_tracer_provider,
-    instrument_app,
-    instrument_client,
-)
+from app.core.tracing import create_tracer_provider, instrument_app, instrument_client
 from app.docs import install_docs
 from app.events.router import router as events_router
 from app.grants.router import router as grants_router
