@@ -118,6 +118,28 @@ def _migrate(args: argparse.Namespace) -> None:
     print(f"grant-broker: database migrated to {args.revision}", flush=True)
 
 
+def _sweep(args: argparse.Namespace) -> None:
+    import asyncio
+    import json
+
+    from app.core.logging import configure_logging
+    from app.secrets import SecretLoadError
+    from app.status.scheduler import run_sweep_once
+    from app.status.sweep import SweepFailed
+
+    settings = _load_settings()
+    configure_logging(level=settings.log_level, json=not settings.is_development)
+    try:
+        result = asyncio.run(run_sweep_once(settings, full=args.full))
+    except SecretLoadError as exc:
+        sys.exit(f"grant-broker sweep: {exc}")
+    except SweepFailed as exc:
+        sys.exit(f"grant-broker sweep: the sweep stopped early: {exc}")
+    print(json.dumps(result.log_fields(), indent=2, default=str), flush=True)
+    if result.skipped_lease_held:
+        print("grant-broker sweep: another replica holds the sweep lease; nothing done")
+
+
 def _simulator(args: argparse.Namespace) -> None:
     from app.simulator import NylasSimulator
 
@@ -177,6 +199,16 @@ def _parser() -> argparse.ArgumentParser:
     migrate = commands.add_parser("migrate", help="Apply the database migrations.")
     migrate.add_argument("--revision", default="head", help="Target revision (default head).")
     migrate.set_defaults(handler=_migrate)
+
+    sweep = commands.add_parser(
+        "sweep", help="Run one status sweep now (the invalid grants, or all with --full)."
+    )
+    sweep.add_argument(
+        "--full",
+        action="store_true",
+        help="List every grant at Nylas, not only the invalid ones.",
+    )
+    sweep.set_defaults(handler=_sweep)
 
     simulator = commands.add_parser("simulator", help="Run the Nylas simulator alone.")
     simulator.add_argument(

@@ -29,6 +29,7 @@ from app.secrets import RotatingSecret, SecretManagerAccess, source_from_setting
 from app.status.guard import MassInvalidationGuard
 from app.status.live import LiveChecker
 from app.status.router import router as status_router
+from app.status.scheduler import SweepScheduler
 from app.webhooks.router import router as webhooks_router
 from app.webhooks.secrets import build_webhook_secrets
 from app.webhooks.stats import WebhookStats
@@ -98,6 +99,20 @@ async def preflight(settings: Settings) -> None:
             secret_manager.close()
 
 
+def _start_scheduler(app: FastAPI, settings: Settings) -> SweepScheduler | None:
+    if not settings.sweep_enabled:
+        return None
+    scheduler = SweepScheduler(
+        settings,
+        sessionmaker=app.state.sessionmaker,
+        nylas=app.state.nylas,
+        guard=app.state.mass_invalidation_guard,
+    )
+    scheduler.start()
+    app.state.sweep_scheduler = scheduler
+    return scheduler
+
+
 async def _stop(task: asyncio.Task[None]) -> None:
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
@@ -156,6 +171,7 @@ def _lifespan(
         if webhook_secrets is not None:
             refresh = webhook_secrets.run_refresh_loop()
             background.append(asyncio.create_task(refresh, name="webhook-secret-refresh"))
+        scheduler = _start_scheduler(app, settings)
         log.info(
             "app.started",
             env=settings.env,
@@ -165,6 +181,9 @@ def _lifespan(
         try:
             yield
         finally:
+            # Sweeps stop first: they use the Nylas client and the engine closed below.
+            if scheduler is not None:
+                await scheduler.stop()
             for task in background:
                 await _stop(task)
             await http.aclose()

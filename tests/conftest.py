@@ -119,6 +119,8 @@ def settings(database_url: str) -> Settings:
         nylas_retry_budget=5.0,
         log_level="DEBUG",
         log_json=True,
+        # Tests that sweep start the sweeper themselves.
+        sweep_enabled=False,
     )
 
 

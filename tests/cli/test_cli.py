@@ -77,3 +77,14 @@ def test_serve_refuses_auth_none_in_production(tmp_path: Path) -> None:
 
     assert result.returncode != 0
     assert "GRANT_BROKER_AUTH_MODE" in result.stderr
+
+
+def test_sweep_without_api_key_exits_with_message(tmp_path: Path) -> None:
+    database = tmp_path / "sweep.db"
+    env = {"GRANT_BROKER_DATABASE_URL": f"sqlite+aiosqlite:///{database}"}
+    assert _run_cli("migrate", env=env, cwd=tmp_path).returncode == 0
+
+    result = _run_cli("sweep", env=env, cwd=tmp_path)
+
+    assert result.returncode != 0
+    assert "Set exactly one of GRANT_BROKER_NYLAS_API_KEY_SECRET" in result.stderr
