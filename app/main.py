@@ -14,8 +14,10 @@ from app.auth import Authenticator
 from app.core.config import Settings, get_settings
 from app.core.database import create_engine, create_sessionmaker
 from app.core.errors import install_error_handlers
+from app.core.limits import BodySizeLimitMiddleware
 from app.core.logging import RequestContextMiddleware, configure_logging
 from app.core.metrics import Metrics, MetricsMiddleware
+from app.core.migrations import head_revision
 from app.core.openapi import build_openapi
 from app.core.tracing import create_tracer_provider, instrument_app, instrument_client
 from app.docs import install_docs
@@ -30,6 +32,7 @@ from app.status.guard import MassInvalidationGuard
 from app.status.live import LiveChecker
 from app.status.router import router as status_router
 from app.status.scheduler import SweepScheduler
+from app.webhooks.router import WEBHOOK_PATH
 from app.webhooks.router import router as webhooks_router
 from app.webhooks.secrets import build_webhook_secrets
 from app.webhooks.stats import WebhookStats
@@ -146,6 +149,7 @@ def _lifespan(
             instrument_client(http, tracer_provider)
         app.state.settings = settings
         app.state.engine = engine
+        app.state.schema_revision = head_revision()
         app.state.sessionmaker = create_sessionmaker(engine)
         app.state.nylas_api_key = api_key
         app.state.authenticator = authenticator
@@ -225,6 +229,12 @@ def create_app(
     install_error_handlers(app)
     app.state.metrics = Metrics()
     app.state.metrics.add_collector(lambda: collect_component_metrics(app))
+    app.add_middleware(
+        BodySizeLimitMiddleware,
+        max_bytes=settings.max_request_body_bytes,
+        # The webhook endpoint reads up to 1 MiB and refuses more itself.
+        exempt_prefixes=[WEBHOOK_PATH],
+    )
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     app.add_middleware(RequestContextMiddleware)
     app.include_router(health_router)

@@ -97,6 +97,9 @@ class Settings(BaseSettings):
 
     event_retention: Annotated[float, Field(gt=0, description="seconds")] = 7 * 86_400.0
 
+    # Registration bodies are a few hundred bytes; anything far larger is refused unread.
+    max_request_body_bytes: Annotated[int, Field(ge=1024, description="bytes")] = 65_536
+
     idempotency_ttl: Annotated[int, Field(ge=60, description="seconds")] = 86_400
 
     # OpenTelemetry traces, exported over OTLP/HTTP as the OTEL_EXPORTER_OTLP_* variables say.

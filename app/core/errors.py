@@ -148,12 +148,25 @@ def _field_name(location: Sequence[Any], body: Any) -> str:
 def _invalid_param(error: Mapping[str, Any], body: Any) -> dict[str, str]:
     location = tuple(error.get("loc", ()))
     reason = str(error.get("msg", "invalid"))
-    if error.get("type") in {"union_tag_invalid", "union_tag_not_found"}:
-        context = error.get("ctx", {})
-        discriminator = str(context.get("discriminator", "")).strip("'")
-        location = (*location, discriminator)
+    context = error.get("ctx", {})
+    error_type = error.get("type")
+    if error_type == "union_tag_invalid":
+        location = (*location, str(context.get("discriminator", "")).strip("'"))
         expected = str(context.get("expected_tags", "")).replace("'", "")
         reason = f"must be one of: {expected}"
+    elif error_type == "union_tag_not_found":
+        location = (*location, str(context.get("discriminator", "")).strip("'"))
+        reason = "Field required"
+    elif error_type == "json_invalid":
+        # The location's second part is a character offset, not a field.
+        location = ("body",)
+        reason = f"invalid JSON: {context.get('error', 'cannot be parsed')}; send a JSON object"
+    elif error_type in {"string_too_short", "too_short"} and context.get("min_length") == 1:
+        reason = "must not be empty"
+    elif error_type == "model_attributes_type" or (
+        error_type == "dict_type" and location == ("body",)
+    ):
+        reason = "must be a JSON object; send it with Content-Type: application/json"
     return {"name": _field_name(location, body), "reason": reason}
 
 

@@ -24,3 +24,12 @@ def upgrade_database(database_url: str, revision: str = "head") -> None:
     through `asyncio.to_thread`.
     """
     command.upgrade(alembic_config(database_url), revision)
+
+
+def head_revision() -> str | None:
+    """Return the newest migration's revision id, which a migrated database records."""
+    from alembic.script import ScriptDirectory
+
+    config = Config(str(PROJECT_ROOT / "alembic.ini"))
+    config.set_main_option("script_location", str(PROJECT_ROOT / "alembic"))
+    return ScriptDirectory.from_config(config).get_current_head()

@@ -1,5 +1,6 @@
 """The event feed endpoint."""
 
+import re
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -21,8 +22,12 @@ class CursorExpired(ProblemError):
     title = "Cursor older than the retained events"
 
 
+# Event ids are 32-bit integers in the database.
+_MAX_EVENT_ID = 2**31 - 1
+
+
 def _parse_cursor(after: str) -> int:
-    if not after.isdigit():
+    if not re.fullmatch(r"[0-9]{1,10}", after) or int(after) > _MAX_EVENT_ID:
         raise UnprocessableError(
             "Invalid cursor: pass `0` to start, then the `next_cursor` of the previous page.",
             invalid_params=[{"name": "query.after", "reason": "not a cursor of this feed"}],

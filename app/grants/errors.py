@@ -18,6 +18,8 @@ from app.nylas.errors import (
 
 # Suggested wait when Nylas gave none: long enough for a per-second rate limit window to pass.
 _DEFAULT_RETRY_AFTER_SECONDS = 1
+# Upper bound on the wait passed on to callers, whatever Nylas sent.
+_MAX_RETRY_AFTER_SECONDS = 300
 
 
 class GrantNotFound(NotFoundError):
@@ -33,6 +35,11 @@ class MailboxHeldByAnotherUser(ConflictError):
 class CredentialsRejected(UnprocessableError):
     problem_type = "credentials-rejected"
     title = "Credentials rejected"
+
+
+class RegistrationRejected(UnprocessableError):
+    problem_type = "registration-rejected"
+    title = "Registration rejected by Nylas"
 
 
 class NylasApiKeyRejected(ProblemError):
@@ -60,7 +67,10 @@ class NylasTimedOut(ProblemError):
 
 
 def _retry_after_header(seconds: float | None) -> dict[str, str]:
-    wait = _DEFAULT_RETRY_AFTER_SECONDS if seconds is None else max(1, math.ceil(seconds))
+    if seconds is None or not math.isfinite(seconds):
+        wait = _DEFAULT_RETRY_AFTER_SECONDS
+    else:
+        wait = min(max(1, math.ceil(seconds)), _MAX_RETRY_AFTER_SECONDS)
     return {"Retry-After": str(wait)}
 
 
@@ -81,6 +91,14 @@ def problem_from_nylas(exc: NylasError) -> ProblemError:
     if isinstance(exc, NylasUnauthorized) and exc.api_key_rejected:
         return NylasApiKeyRejected(
             "The Nylas API key was rejected; check the key and its region.", **upstream
+        )
+    if isinstance(exc, NylasBadRequest) and not exc.provider_error:
+        # Without a provider_error the request itself was refused, not the credentials (for
+        # example an IMAP username that is no address and no imap_host to go with it).
+        return RegistrationRejected(
+            f"Nylas rejected the registration: {exc.detail or 'no reason given'}. "
+            "Fix the request and send it again.",
+            **upstream,
         )
     if isinstance(exc, NylasBadRequest | NylasUnauthorized | NylasForbidden):
         return _credentials_rejected(exc)

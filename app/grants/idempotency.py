@@ -5,7 +5,8 @@ key with a different request is rejected; a repeat while the first is still runn
 conflict. The fingerprint that tells requests apart covers only non-secret fields, because
 anything derived from a refresh token or password without a server-held key would let a reader
 of the database test guesses. A repeat that differs only in its credentials therefore counts as
-the same request.
+the same request; for that reason a registration whose credentials were rejected frees its key,
+so a retry with fresh credentials runs again. Keys are scoped to the calling principal.
 """
 
 import hashlib
@@ -44,6 +45,11 @@ class IdempotencyKeyInProgress(ConflictError):
 class StoredResponse:
     status: int
     body: dict[str, Any]
+
+
+def scoped_key(principal: str, key: str) -> str:
+    """Return the stored form of a caller's key: keys of different callers never collide."""
+    return hashlib.sha256(f"{principal}\n{key}".encode()).hexdigest()
 
 
 def fingerprint(registration: GrantRegistration) -> str:

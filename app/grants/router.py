@@ -3,24 +3,36 @@
 from datetime import timedelta
 from typing import Annotated, Any
 
+import structlog
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response, status
 from fastapi.responses import JSONResponse
+from pydantic import AfterValidator
 
 from app.auth import AUTH_PROBLEM_RESPONSES, CallerDep, Permission, require
 from app.core.config import Settings
 from app.core.database import SessionDep
 from app.core.errors import ProblemError
 from app.core.openapi import problem_responses
-from app.grants.idempotency import IdempotencyStore, StoredResponse, fingerprint
+from app.grants.errors import CredentialsRejected
+from app.grants.idempotency import IdempotencyStore, StoredResponse, fingerprint, scoped_key
 from app.grants.models import GrantStatus, Provider
-from app.grants.schemas import USER_ID_PATTERN, GrantPage, GrantPublic, GrantRegistration
+from app.grants.schemas import (
+    GRANT_ID_PATTERN,
+    USER_ID_PATTERN,
+    GrantPage,
+    GrantPublic,
+    GrantRegistration,
+    reject_dot_segments,
+)
 from app.grants.service import GrantService, RegistrationOutcome
 from app.nylas.client import NylasClient
 
 router = APIRouter(prefix="/v1", tags=["grants"])
 
 UserIdPath = Annotated[
-    str, Path(pattern=USER_ID_PATTERN, description="The caller's id for the user.")
+    str,
+    Path(pattern=USER_ID_PATTERN, description="The caller's id for the user."),
+    AfterValidator(reject_dot_segments),
 ]
 IdempotencyKey = Annotated[
     str | None,
@@ -77,9 +89,12 @@ async def _register_once(
     try:
         stored = _stored_outcome(await service.register(registration))
     except ProblemError as exc:
-        # Client errors are final for this request and are replayed; server-side failures free
-        # the key so that a retry runs the registration again.
-        if exc.status >= status.HTTP_500_INTERNAL_SERVER_ERROR:
+        # Client errors are final for this request and are replayed. Server-side failures free
+        # the key so that a retry runs the registration again, and so do rejected credentials,
+        # because the key cannot tell a retry with fresh credentials from a repeat.
+        if exc.status >= status.HTTP_500_INTERNAL_SERVER_ERROR or isinstance(
+            exc, CredentialsRejected
+        ):
             await store.release(key)
         else:
             body = exc.to_problem()
@@ -111,6 +126,7 @@ async def register_grant(
     registration: GrantRegistration,
     service: ServiceDep,
     session: SessionDep,
+    caller: CallerDep,
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     """Send the credentials to Nylas (`POST /v3/connect/custom`) and store only the grant id.
@@ -125,17 +141,19 @@ async def register_grant(
 
     ttl = timedelta(seconds=_settings(request).idempotency_ttl)
     store = IdempotencyStore(session, ttl=ttl)
-    replay = await store.claim(idempotency_key, fingerprint(registration))
+    key = scoped_key(caller.principal, idempotency_key)
+    replay = await store.claim(key, fingerprint(registration))
     if replay is not None:
         return _replay(request, replay)
 
-    stored = await _register_once(service, store, idempotency_key, registration)
+    stored = await _register_once(service, store, key, registration)
     return _registration_response(request, stored, replayed=False)
 
 
 def _replay(request: Request, stored: StoredResponse) -> JSONResponse:
     if stored.status >= status.HTTP_400_BAD_REQUEST:
-        problem = {**stored.body, "instance": request.url.path}
+        request_id = structlog.contextvars.get_contextvars().get("request_id")
+        problem = {**stored.body, "instance": request.url.path, "request_id": request_id}
         response = JSONResponse(
             problem, status_code=stored.status, media_type="application/problem+json"
         )
@@ -166,7 +184,8 @@ async def get_user_grant(user_id: UserIdPath, service: ServiceDep) -> Any:
     responses={**problem_responses(404, 422), **AUTH_PROBLEM_RESPONSES},
 )
 async def get_grant_by_id(
-    grant_id: Annotated[str, Path(min_length=1, max_length=255)], service: ServiceDep
+    grant_id: Annotated[str, Path(pattern=GRANT_ID_PATTERN, description="A Nylas grant id.")],
+    service: ServiceDep,
 ) -> Any:
     """Return the record holding this Nylas grant id (reverse lookup)."""
     return await service.get_by_grant_id(grant_id)

@@ -3,22 +3,37 @@
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr
 
 from app.grants.models import GrantBase
 
 # User ids appear in URL paths and log lines, so they are limited to a safe character set.
 USER_ID_PATTERN = r"^[A-Za-z0-9._:@+\-]{1,255}$"
+# Nylas grant ids are UUIDs; any printable ASCII without spaces is accepted, nothing else.
+GRANT_ID_PATTERN = r"^[\x21-\x7e]{1,255}$"
+
+
+def reject_dot_segments(user_id: str) -> str:
+    """Refuse "." and "..": URL normalisation turns /users/../grant into /grant."""
+    if user_id in {".", ".."}:
+        raise ValueError("must not be . or ..")
+    return user_id
+
+
 UserId = Annotated[
     str,
+    AfterValidator(reject_dot_segments),
     Field(
         pattern=USER_ID_PATTERN,
-        description="The caller's id for the user: 1 to 255 of A-Z a-z 0-9 . _ : @ + -",
+        description=(
+            "The caller's id for the user: 1 to 255 of A-Z a-z 0-9 . _ : @ + -, other than . and .."
+        ),
         examples=["u-100"],
     ),
 ]
 Secret = Annotated[SecretStr, Field(min_length=1, max_length=4096)]
-Host = Annotated[str, Field(min_length=1, max_length=253)]
+# A DNS name, an IPv4 address, or an IPv6 address in brackets.
+Host = Annotated[str, Field(min_length=1, max_length=253, pattern=r"^[A-Za-z0-9.\-:\[\]]+$")]
 Port = Annotated[int, Field(ge=1, le=65535)]
 
 
@@ -33,6 +48,7 @@ class OAuthSettings(_Settings):
     credential_id: str | None = Field(
         default=None,
         max_length=255,
+        pattern=GRANT_ID_PATTERN,
         description="Picks one of several provider apps configured on the Nylas connector.",
     )
 

@@ -3,6 +3,7 @@
 import base64
 import binascii
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -18,7 +19,7 @@ from app.events.service import EventRecorder
 from app.grants.errors import GrantNotFound, MailboxHeldByAnotherUser, problem_from_nylas
 from app.grants.models import Grant, GrantStatus, Provider, StatusSource
 from app.grants.repository import GrantRepository
-from app.grants.schemas import GrantRegistration
+from app.grants.schemas import USER_ID_PATTERN, GrantRegistration
 from app.nylas.client import NylasClient
 from app.nylas.errors import NylasError, NylasNotFound
 from app.nylas.models import NylasGrant
@@ -300,10 +301,15 @@ def decode_cursor(cursor: str) -> str:
         payload = json.loads(base64.urlsafe_b64decode(padded.encode()))
         after = payload["after"]
     except (binascii.Error, ValueError, KeyError, TypeError) as exc:
-        raise UnprocessableError(
-            "Invalid cursor: pass the next_cursor value of the previous page unchanged.",
-            invalid_params=[{"name": "query.cursor", "reason": "not a cursor of this service"}],
-        ) from exc
-    if not isinstance(after, str):
-        raise UnprocessableError("Invalid cursor: pass the next_cursor value unchanged.")
+        raise _invalid_cursor() from exc
+    # A cursor is only ever made from a stored user id, so anything else was altered.
+    if not isinstance(after, str) or not re.fullmatch(USER_ID_PATTERN, after):
+        raise _invalid_cursor()
     return after
+
+
+def _invalid_cursor() -> UnprocessableError:
+    return UnprocessableError(
+        "Invalid cursor: pass the next_cursor value of the previous page unchanged.",
+        invalid_params=[{"name": "query.cursor", "reason": "not a cursor of this service"}],
+    )

@@ -24,15 +24,22 @@ async def livez() -> dict[str, str]:
     return {"status": "ok"}
 
 
-async def _database_ready(engine: AsyncEngine) -> bool:
+async def _database_state(engine: AsyncEngine, expected_revision: str | None) -> str:
+    """Return `ok`, `unreachable`, or `not_migrated` (schema not at the newest revision)."""
     try:
         async with asyncio.timeout(_DATABASE_CHECK_TIMEOUT_SECONDS):
             async with engine.connect() as connection:
-                await connection.execute(text("SELECT 1"))
+                result = await connection.execute(text("SELECT version_num FROM alembic_version"))
+                revision = result.scalar()
     except Exception as exc:  # any failure means "not ready"; the type is logged
         log.warning("readiness.database_unreachable", error_type=type(exc).__name__)
-        return False
-    return True
+        return "unreachable"
+    if revision != expected_revision:
+        log.warning(
+            "readiness.database_not_migrated", revision=revision, expected=expected_revision
+        )
+        return "not_migrated"
+    return "ok"
 
 
 def _api_key_check(api_key: RotatingSecret) -> dict[str, Any]:
@@ -58,15 +65,17 @@ def _webhook_secret_check(secrets: WebhookSecrets | None) -> dict[str, Any]:
 async def readyz(request: Request) -> JSONResponse:
     """Report readiness, with the Nylas API key version in use.
 
-    A database that cannot be reached makes the replica unready (503). An API key not refreshed
+    A database that cannot be reached, or whose schema is not at the newest migration (run
+    `grant-broker migrate`), makes the replica unready (503). An API key not refreshed
     for longer than the configured maximum age is reported as `degraded` with status 200: the
     last good key keeps working, and failing every replica at once during a Secret Manager
     outage would turn it into a full outage.
     """
-    database_ok = await _database_ready(request.app.state.engine)
+    database = await _database_state(request.app.state.engine, request.app.state.schema_revision)
+    database_ok = database == "ok"
     api_key_check = _api_key_check(request.app.state.nylas_api_key)
     checks: dict[str, Any] = {
-        "database": "ok" if database_ok else "unreachable",
+        "database": database,
         "nylas_api_key": api_key_check,
         "caller_identity": request.app.state.authenticator.status(),
         "nylas_webhook_secret": _webhook_secret_check(request.app.state.webhook_secrets),

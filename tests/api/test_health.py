@@ -1,11 +1,15 @@
 """Liveness and readiness probes."""
 
+import asyncio
+from pathlib import Path
+
 import httpx
 import pytest
 from pydantic import SecretStr
 
 from app.auth import AuthMode
 from app.core.config import Environment, Settings
+from app.core.migrations import upgrade_database
 from app.main import create_app
 
 
@@ -41,3 +45,23 @@ async def test_readyz_503_without_database(url: str) -> None:
 
     assert response.status_code == 503
     assert response.json()["checks"]["database"] == "unreachable"
+
+
+async def test_readyz_503_when_not_migrated(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}"
+    await asyncio.to_thread(upgrade_database, url, "0001")
+    settings = Settings(
+        env=Environment.DEVELOPMENT,
+        auth_mode=AuthMode.NONE,
+        database_url=url,
+        nylas_api_key=SecretStr("k"),
+        sweep_enabled=False,
+    )
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://broker.test") as client:
+            response = await client.get("/readyz")
+
+    assert response.status_code == 503
+    assert response.json()["checks"]["database"] == "not_migrated"

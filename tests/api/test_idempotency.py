@@ -68,17 +68,34 @@ async def test_upstream_failure_frees_key_for_retry(
     assert retried.status_code == 201
 
 
-async def test_client_error_is_replayed(
-    client: httpx.AsyncClient, simulator: NylasSimulator
-) -> None:
-    simulator.revoke_credential(provider="google", secret="rt-revoked")
-    body = google("u-1", "rt-revoked")
+async def test_conflict_is_replayed(client: httpx.AsyncClient, simulator: NylasSimulator) -> None:
+    simulator.bind_credential(provider="google", secret="rt-alpha", email="shared@example.com")
+    simulator.bind_credential(provider="google", secret="rt-beta", email="shared@example.com")
+    await client.post("/v1/grants", json=google("u-100", "rt-alpha"))
     headers = {"Idempotency-Key": "key-1"}
 
-    first = await client.post("/v1/grants", json=body, headers=headers)
-    second = await client.post("/v1/grants", json=body, headers=headers)
+    first = await client.post("/v1/grants", json=google("u-200", "rt-beta"), headers=headers)
+    second = await client.post("/v1/grants", json=google("u-200", "rt-beta"), headers=headers)
+
+    assert first.status_code == 409
+    assert second.status_code == 409
+    assert second.headers["idempotent-replayed"] == "true"
+    assert second.json()["request_id"] == second.headers["x-request-id"]
+    assert simulator.call_count("connect_custom") == 2
+
+
+async def test_rejected_credentials_free_the_key(
+    client: httpx.AsyncClient, simulator: NylasSimulator
+) -> None:
+    # The fingerprint leaves credentials out, so a retry with fresh ones must run again.
+    simulator.revoke_credential(provider="google", secret="rt-revoked")
+    headers = {"Idempotency-Key": "key-1"}
+
+    first = await client.post("/v1/grants", json=google("u-1", "rt-revoked"), headers=headers)
+    retry = await client.post(
+        "/v1/grants", json=google("u-1", "sim:fresh@example.com:1"), headers=headers
+    )
 
     assert first.status_code == 422
-    assert second.status_code == 422
-    assert second.headers["idempotent-replayed"] == "true"
-    assert simulator.call_count("connect_custom") == 1
+    assert retry.status_code == 201
+    assert simulator.call_count("connect_custom") == 2

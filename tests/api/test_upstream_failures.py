@@ -175,5 +175,7 @@ async def test_google_scope_without_openid_is_rejected(client: httpx.AsyncClient
 
     response = await client.post("/v1/grants", json=body)
 
+    # Nylas refuses it without a provider_error, so the request is at fault, not the token.
     assert response.status_code == 422
-    assert _problem(response)["type"].endswith("/credentials-rejected")
+    assert _problem(response)["type"].endswith("/registration-rejected")
+    assert "Invalid or revoked refresh token" in _problem(response)["detail"]

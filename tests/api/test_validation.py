@@ -97,3 +97,70 @@ async def test_request_id_generated_when_absent(client: httpx.AsyncClient) -> No
 
     assert len(response.headers["x-request-id"]) == 32
     assert response.json()["request_id"] == response.headers["x-request-id"]
+
+
+@pytest.mark.parametrize(
+    ("path", "params"),
+    [
+        ("/v1/events", {"after": "²"}),
+        ("/v1/events", {"after": "٣"}),
+        ("/v1/events", {"after": "99999999999999999999"}),
+        ("/v1/grants", {"cursor": "eyJhZnRlciI6Ilx1ZDgwMCJ9"}),
+        ("/v1/grants", {"cursor": "eyJhZnRlciI6Ilx1MDAwMCJ9"}),
+        ("/v1/grants", {"cursor": "eyJhZnRlciI6NX0"}),
+        ("/v1/grants/a%00b", {}),
+        ("/v1/users/../grant", {}),
+        ("/v1/users/./grant/status", {}),
+    ],
+)
+async def test_hostile_identifiers_are_422_not_500(
+    client: httpx.AsyncClient, path: str, params: dict[str, str]
+) -> None:
+    response = await client.get(path, params=params)
+
+    assert response.status_code in (404, 422), response.text
+    assert response.headers["content-type"] == "application/problem+json"
+
+
+@pytest.mark.parametrize("user_id", [".", ".."])
+async def test_dot_user_ids_are_rejected(client: httpx.AsyncClient, user_id: str) -> None:
+    body = {"user_id": user_id, "provider": "google", "settings": {"refresh_token": "secret-x"}}
+
+    response = await client.post("/v1/grants", json=body)
+
+    assert _invalid_names(response) == ["body.user_id"]
+
+
+async def test_host_with_control_character_is_rejected(client: httpx.AsyncClient) -> None:
+    settings = {"imap_username": "a@b.c", "imap_password": "secret-x", "imap_host": "h\u0000.x"}
+    body = {"user_id": "u", "provider": "imap", "settings": settings}
+
+    response = await client.post("/v1/grants", json=body)
+
+    assert _invalid_names(response) == ["body.settings.imap_host"]
+
+
+async def test_oversized_body_is_413(client: httpx.AsyncClient) -> None:
+    body = {"user_id": "u", "provider": "google", "settings": {"refresh_token": "x" * 200_000}}
+
+    response = await client.post("/v1/grants", json=body)
+
+    assert response.status_code == 413
+    assert response.headers["content-type"] == "application/problem+json"
+
+
+async def test_missing_provider_says_required(client: httpx.AsyncClient) -> None:
+    response = await client.post("/v1/grants", json={"user_id": "u", "settings": {}})
+
+    assert response.json()["invalid_params"] == [
+        {"name": "body.provider", "reason": "Field required"}
+    ]
+
+
+async def test_malformed_json_names_body(client: httpx.AsyncClient) -> None:
+    response = await client.post(
+        "/v1/grants", content=b'{"user_id": ', headers={"content-type": "application/json"}
+    )
+
+    assert _invalid_names(response) == ["body"]
+    assert "invalid JSON" in response.json()["invalid_params"][0]["reason"]

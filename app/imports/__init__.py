@@ -1,0 +1,1 @@
+"""Bulk import of users' provider credentials: `grant-broker import FILE`."""

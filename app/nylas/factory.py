@@ -1,0 +1,74 @@
+"""A Nylas client for commands that run outside the service: API key source, HTTP client, close."""
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import httpx
+
+from app.core.config import Settings
+from app.nylas.calls import CallObserver
+from app.nylas.client import NylasClient, RetryPolicy, create_http_client
+from app.secrets import RotatingSecret, SecretManagerAccess, source_from_settings
+
+API_KEY_SETTING = "GRANT_BROKER_NYLAS_API_KEY"
+
+
+@asynccontextmanager
+async def open_nylas_client(
+    settings: Settings,
+    *,
+    transport: httpx.AsyncBaseTransport | None = None,
+    observer: CallObserver | None = None,
+) -> AsyncIterator[NylasClient]:
+    """Yield a Nylas client configured like the service's, and close everything on exit.
+
+    The API key comes from the one source the settings name (Secret Manager, a file or, in
+    development, the value itself). It is refreshed in the background while the block runs,
+    and again when Nylas rejects it, so a rotation during a long import takes effect.
+    `transport` replaces the network, e.g. with the Nylas simulator. Raises `SecretLoadError`,
+    naming the setting and the source, when the key cannot be loaded.
+    """
+    secret_manager = _secret_manager(settings)
+    try:
+        api_key = _api_key(settings, secret_manager)
+        await api_key.load()
+        refresh = asyncio.create_task(api_key.run_refresh_loop(), name="nylas-api-key-refresh")
+        try:
+            async with create_http_client(settings, transport=transport) as http:
+                retry = RetryPolicy.from_settings(settings)
+                yield NylasClient(http, api_key=api_key, retry=retry, observer=observer)
+        finally:
+            refresh.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await refresh
+    finally:
+        if secret_manager is not None:
+            secret_manager.close()
+
+
+def _secret_manager(settings: Settings) -> SecretManagerAccess | None:
+    if settings.nylas_api_key_secret is None:
+        return None
+    return SecretManagerAccess(
+        endpoint=settings.secret_manager_endpoint, timeout=settings.secret_manager_timeout
+    )
+
+
+def _api_key(settings: Settings, secret_manager: SecretManagerAccess | None) -> RotatingSecret:
+    source = source_from_settings(
+        setting=API_KEY_SETTING,
+        value=settings.nylas_api_key,
+        secret_name=settings.nylas_api_key_secret,
+        file_path=settings.nylas_api_key_file,
+        development=settings.is_development,
+        secret_manager=secret_manager,
+    )
+    return RotatingSecret(
+        API_KEY_SETTING,
+        source,
+        refresh_interval=settings.secret_refresh_interval,
+        max_age=settings.secret_max_age,
+        rejection_min_interval=settings.secret_rejection_refetch_interval,
+    )

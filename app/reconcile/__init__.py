@@ -1,0 +1,1 @@
+"""Comparison of the grants table with Nylas's grant listing: `grant-broker reconcile`."""
