@@ -37,21 +37,27 @@ def _run(command: list[str]) -> None:
         sys.exit(completed.returncode)
 
 
-def _sync(uv: str) -> None:
-    _run([uv, "sync", "--locked"])
+def _sync(uv: str, *options: str) -> None:
+    _run([uv, "sync", "--locked", *options])
+
+
+def _replace_process(command: list[str]) -> None:
+    # exec, so that signals such as SIGTERM and Ctrl-C reach the server itself.
+    os.chdir(ROOT)
+    os.execv(command[0], command)  # noqa: S606 (fixed command)
 
 
 def dev(extra: list[str]) -> None:
-    """Run the service with SQLite and the built-in Nylas simulator."""
+    """Run the service with SQLite and the built-in Nylas simulator (`--port N` and more follow)."""
     uv = _uv()
-    _sync(uv)
-    _run([uv, "run", "--no-sync", "grant-broker", "dev", *extra])
+    _sync(uv, "--no-default-groups")
+    _replace_process([uv, "run", "--no-sync", "grant-broker", "dev", *extra])
 
 
 def lint(extra: list[str]) -> None:
     """Check formatting, lint rules and types."""
     uv = _uv()
-    _sync(uv)
+    _sync(uv, "--all-groups")
     _run([uv, "run", "--no-sync", "ruff", "format", "--check", "."])
     _run([uv, "run", "--no-sync", "ruff", "check", "."])
     _run([uv, "run", "--no-sync", "mypy"])
@@ -67,7 +73,7 @@ def test(extra: list[str]) -> None:
 def openapi(extra: list[str]) -> None:
     """Regenerate openapi/openapi.json from the app."""
     uv = _uv()
-    _sync(uv)
+    _sync(uv, "--all-groups")
     _run([uv, "run", "--no-sync", "python", "-m", "app.core.openapi"])
 
 
