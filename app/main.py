@@ -23,7 +23,7 @@ from app.core.tracing import create_tracer_provider, instrument_app, instrument_
 from app.docs import install_docs
 from app.events.router import router as events_router
 from app.grants.router import router as grants_router
-from app.health.metrics import collect_component_metrics
+from app.health.metrics import collect_component_metrics, collect_sweep_metrics
 from app.health.metrics import router as metrics_router
 from app.health.router import router as health_router
 from app.nylas.client import NylasClient, RetryPolicy, create_http_client
@@ -229,6 +229,7 @@ def create_app(
     install_error_handlers(app)
     app.state.metrics = Metrics()
     app.state.metrics.add_collector(lambda: collect_component_metrics(app))
+    app.state.metrics.add_collector(lambda: collect_sweep_metrics(app))
     app.add_middleware(
         BodySizeLimitMiddleware,
         max_bytes=settings.max_request_body_bytes,

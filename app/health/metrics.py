@@ -99,3 +99,37 @@ def collect_component_metrics(app: FastAPI) -> Iterable[Metric]:
             for provider, detection in app.state.mass_invalidation_guard.detections.items()
         ),
     )
+
+
+def collect_sweep_metrics(app: FastAPI) -> Iterable[Metric]:
+    """Report the last completed sweep of each kind in this process, and changes made."""
+    scheduler = getattr(app.state, "sweep_scheduler", None)
+    if scheduler is None:
+        return
+    results = scheduler.last_results.values()
+    yield gauge_family(
+        "grant_broker_sweep_duration_seconds",
+        "Duration of the last completed sweep run by this replica, by kind.",
+        ["kind"],
+        ((str(r.kind), r.duration) for r in results),
+    )
+    yield gauge_family(
+        "grant_broker_sweep_last_success_timestamp_seconds",
+        "When the last completed sweep run by this replica ended (Unix time), by kind.",
+        ["kind"],
+        ((str(r.kind), r.started_at.timestamp() + r.duration) for r in results),
+    )
+    yield gauge_family(
+        "grant_broker_sweep_unknown_grants",
+        "Grants at Nylas that no user holds, as the last full sweep counted them.",
+        ["kind"],
+        ((str(r.kind), r.unknown_at_nylas) for r in results),
+    )
+    changes = CounterMetricFamily(
+        "grant_broker_sweep_changes",
+        "Grant changes made by sweeps since start, by kind and event type.",
+        labels=["kind", "change"],
+    )
+    for (kind, change), count in scheduler.changes_total.items():
+        changes.add_metric([kind, change], count)
+    yield changes

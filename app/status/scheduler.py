@@ -11,6 +11,7 @@ A job that fails keeps its claim, so it runs again one interval later, not at on
 """
 
 import asyncio
+import collections
 import contextlib
 import functools
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -78,6 +79,8 @@ class SweepScheduler:
         self.tick_interval = min(self.intervals.values()) / _TICKS_PER_INTERVAL
         # The latest completed sweep of each kind on this replica, for readiness and metrics.
         self.last_results: dict[SweepKind, SweepResult] = {}
+        # Changes made by completed sweeps since start, by sweep kind and event type: a metric.
+        self.changes_total: collections.Counter[tuple[str, str]] = collections.Counter()
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -124,6 +127,8 @@ class SweepScheduler:
         result = await self.sweeper.run(kind, due=self._claimer(job, self.intervals[kind]))
         if result is not None and not result.skipped_lease_held:
             self.last_results[kind] = result
+            for change, count in result.changes.items():
+                self.changes_total[(str(kind), change)] += count
 
     async def _is_due(self, job: str) -> bool:
         async with self.sessionmaker() as session:

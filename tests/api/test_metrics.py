@@ -1,9 +1,14 @@
 """/metrics: Prometheus text with bounded labels and no identifiers or secrets."""
 
+import asyncio
+
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
+from app.core.config import Settings
+from app.main import create_app
 from app.simulator import NylasSimulator
+from app.status.scheduler import SweepScheduler
 from tests.api.test_register import google
 from tests.conftest import TEST_API_KEY
 
@@ -94,3 +99,32 @@ async def test_metrics_count_nylas_retries(
         ]
         == 1
     )
+
+
+async def test_metrics_report_sweeps(settings: Settings, simulator: NylasSimulator) -> None:
+    # No listing lag, so the sweep sees the expiry that happens right after registering.
+    immediate = settings.model_copy(update={"sweep_listing_lag": 0.0})
+    app = create_app(immediate, nylas_transport=simulator.transport())
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://broker.test") as client:
+            registered = await client.post("/v1/grants", json=google("u-s", "sim:s@example.com:1"))
+            simulator.expire_grant(registered.json()["grant_id"])
+            # Driven by hand instead of by the background loop, so the test controls the timing.
+            scheduler = SweepScheduler(
+                immediate,
+                sessionmaker=app.state.sessionmaker,
+                nylas=app.state.nylas,
+                guard=app.state.mass_invalidation_guard,
+            )
+            app.state.sweep_scheduler = scheduler
+            await asyncio.sleep(0.01)
+            await scheduler.run_due_jobs()
+            samples = _samples((await client.get("/metrics")).text)
+
+    assert ("grant_broker_sweep_duration_seconds", (("kind", "invalid"),)) in samples
+    assert ("grant_broker_sweep_last_success_timestamp_seconds", (("kind", "full"),)) in samples
+    changes = {
+        key: value for key, value in samples.items() if key[0] == "grant_broker_sweep_changes_total"
+    }
+    assert sum(changes.values()) == 1
