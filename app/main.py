@@ -153,7 +153,7 @@ def _lifespan(
         app.state.sessionmaker = create_sessionmaker(engine)
         app.state.nylas_api_key = api_key
         app.state.authenticator = authenticator
-        # None when no webhook secret is configured: the webhook endpoint then answers 503.
+        # None when no webhook secret is configured: the webhook endpoint then returns 503.
         app.state.webhook_secrets = webhook_secrets
         app.state.webhook_stats = WebhookStats()
         app.state.nylas = NylasClient(

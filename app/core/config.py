@@ -70,7 +70,7 @@ class Settings(BaseSettings):
     secret_rejection_refetch_interval: Annotated[float, Field(gt=0, description="seconds")] = 30.0
 
     # Nylas webhook signing secret, from exactly one source like the API key. Without any, the
-    # webhook endpoint answers 503. The value may hold several secrets, one per line, which are
+    # webhook endpoint returns 503. The value may contain several secrets, one per line, which are
     # all accepted: put the new and the old one there while a rotation overlaps.
     nylas_webhook_secret: SecretStr | None = None
     nylas_webhook_secret_secret: str | None = None
@@ -83,7 +83,7 @@ class Settings(BaseSettings):
     # The Grants API allows 50 requests/second per Nylas application, shared with every other
     # use of the key; a sweep keeps to this share of it.
     sweep_requests_per_second: Annotated[float, Field(gt=0, le=50)] = 10.0
-    # Nylas's filtered listings lag fresh changes by tens of seconds; a sweep treats what it
+    # Nylas's filtered listings lag fresh changes by tens of seconds. A sweep treats what it
     # reads as this old, so it never overwrites a change made just before it.
     sweep_listing_lag: Annotated[float, Field(ge=0, description="seconds")] = 60.0
     sweep_lease_ttl: Annotated[float, Field(gt=0, description="seconds")] = 120.0
@@ -92,7 +92,7 @@ class Settings(BaseSettings):
     # is reported as one error, because the cause is usually the broker's connector setup.
     mass_invalidation_share: Annotated[float, Field(gt=0, le=1)] = 0.2
     mass_invalidation_window: Annotated[float, Field(gt=0, description="seconds")] = 900.0
-    # Below this many grants of a provider the share says little, so no alarm is raised.
+    # Below this many grants of a provider the share means little, so no alarm is raised.
     mass_invalidation_min_grants: Annotated[int, Field(ge=1)] = 20
 
     event_retention: Annotated[float, Field(gt=0, description="seconds")] = 7 * 86_400.0
@@ -102,7 +102,7 @@ class Settings(BaseSettings):
 
     idempotency_ttl: Annotated[int, Field(ge=60, description="seconds")] = 86_400
 
-    # OpenTelemetry traces, exported over OTLP/HTTP as the OTEL_EXPORTER_OTLP_* variables say.
+    # OpenTelemetry traces, exported over OTLP/HTTP as the OTEL_EXPORTER_OTLP_* variables configure.
     tracing_enabled: bool = False
 
     log_level: str = "INFO"

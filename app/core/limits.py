@@ -40,7 +40,7 @@ class BodySizeLimitMiddleware:
             return
 
         if self._declared_length(scope) > self.max_bytes:
-            await self._refuse(scope, receive, send)
+            await self._reject(scope, receive, send)
             return
 
         received = 0
@@ -57,7 +57,7 @@ class BodySizeLimitMiddleware:
         try:
             await self.app(scope, counting_receive, send)
         except BodyTooLarge:
-            await self._refuse(scope, receive, send)
+            await self._reject(scope, receive, send)
 
     def _declared_length(self, scope: Scope) -> int:
         for name, value in scope.get("headers", []):
@@ -68,6 +68,6 @@ class BodySizeLimitMiddleware:
                     return 0
         return 0
 
-    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _reject(self, scope: Scope, receive: Receive, send: Send) -> None:
         response = problem_response(_too_large_problem(scope["path"], self.max_bytes))
         await response(scope, receive, send)

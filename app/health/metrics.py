@@ -15,7 +15,7 @@ from app.secrets import RotatingSecret
 
 router = APIRouter(tags=["health"])
 
-# Grant counts come from a GROUP BY over the whole table; scrapes closer together than this
+# Grant counts come from a GROUP BY over the whole table. Scrapes closer together than this
 # reuse the previous counts, so a busy scraper cannot load the database.
 GRANT_COUNT_MAX_AGE_SECONDS = 30.0
 

@@ -15,7 +15,7 @@ from app.webhooks.secrets import WebhookSecrets
 router = APIRouter(tags=["health"])
 log = structlog.get_logger(__name__)
 
-# Kubernetes probes time out after a second by default; answer before that.
+# Kubernetes probes time out after one second by default, so the check must finish sooner.
 _DATABASE_CHECK_TIMEOUT_SECONDS = 0.8
 
 
