@@ -1,4 +1,4 @@
-"""The `grant-broker` command line: serve, dev, migrate, simulator."""
+"""The `grant-broker` command line: serve, dev, migrate, sweep, simulator, import, reconcile."""
 
 import argparse
 import os
@@ -13,6 +13,8 @@ from pydantic import SecretStr, ValidationError
 
 from app.auth import AuthMode
 from app.core.config import Environment, Settings
+from app.imports.command import add_import_command
+from app.reconcile.command import add_reconcile_command
 
 DEV_DATABASE_URL = "sqlite+aiosqlite:///./grant-broker-dev.db"
 # Requests to this host never leave the process: the dev app routes them to the simulator.
@@ -219,6 +221,9 @@ def _parser() -> argparse.ArgumentParser:
         "--rate-limit", type=int, default=50, help="Requests per second per API (default 50)."
     )
     simulator.set_defaults(handler=_simulator)
+
+    add_import_command(commands)
+    add_reconcile_command(commands)
     return parser
 
 

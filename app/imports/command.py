@@ -5,8 +5,12 @@ import asyncio
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import SecretStr
+
+if TYPE_CHECKING:
+    from app.imports.importer import ImportOptions
 
 from app.imports.console import (
     LOG_LEVELS,
@@ -14,9 +18,7 @@ from app.imports.console import (
     fail,
     load_settings,
 )
-from app.imports.importer import ImportOptions, run_import
 from app.imports.rows import FileFormat
-from app.secrets import SecretLoadError
 
 # The bearer token for `--url` in token mode, when no --token-file is given. A file or an
 # environment variable, never an argument, because arguments are visible to every local user.
@@ -93,7 +95,10 @@ def _add_output_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--results",
         type=Path,
-        help="Per-row result file, JSON Lines (default: ./FILE_NAME.results.jsonl).",
+        help=(
+            "Per-row result file, JSON Lines (default: ./FILE_NAME.results.jsonl, or "
+            "./FILE_NAME.dry-run.jsonl with --dry-run)."
+        ),
     )
     parser.add_argument(
         "--resume",
@@ -116,6 +121,10 @@ def _add_output_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run_import_command(args: argparse.Namespace) -> None:
     """Run the import that `args` describe and exit with its status."""
+    # Imported here, so that building the `grant-broker` parser stays fast.
+    from app.imports.importer import run_import
+    from app.secrets import SecretLoadError
+
     options = _options(args)
     settings = load_settings()
     configure_command_logging(settings, args.log_level)
@@ -125,21 +134,24 @@ def run_import_command(args: argparse.Namespace) -> None:
     except SecretLoadError as exc:
         fail(str(exc))
     except OSError as exc:
-        fail(f"cannot open {exc.filename}: {exc.strerror}")
+        # The file name and the system's reason, such as "No space left on device".
+        fail(f"a file operation failed: {exc}")
 
     print(report.summary(), flush=True)
     sys.exit(report.exit_status)
 
 
-def _options(args: argparse.Namespace) -> ImportOptions:
+def _options(args: argparse.Namespace) -> "ImportOptions":
     file: Path = args.file
     if not file.exists():
         fail(f"{file} does not exist")
-    results: Path = args.results or Path(f"{file.name}.results.jsonl")
+    results: Path = args.results or default_results_path(file, dry_run=args.dry_run)
     if results.resolve() == file.resolve():
         fail("--results names the input file; choose another path")
     if args.token_file is not None and args.url is None:
         fail("--token-file needs --url")
+
+    from app.imports.importer import ImportOptions
 
     return ImportOptions(
         file=file,
@@ -153,6 +165,16 @@ def _options(args: argparse.Namespace) -> ImportOptions:
         resume=args.resume,
         progress_interval=args.progress_interval,
     )
+
+
+def default_results_path(file: Path, *, dry_run: bool) -> Path:
+    """Return `./FILE_NAME.results.jsonl`, or `./FILE_NAME.dry-run.jsonl` for a dry run.
+
+    A dry run writes its own file, so that it never replaces the results of a real run,
+    which `--resume` reads.
+    """
+    suffix = "dry-run" if dry_run else "results"
+    return Path(f"{file.name}.{suffix}.jsonl")
 
 
 def _token(args: argparse.Namespace) -> SecretStr | None:

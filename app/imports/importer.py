@@ -15,6 +15,7 @@ from pydantic import SecretStr
 
 from app.core.config import Settings
 from app.core.database import create_engine, create_sessionmaker
+from app.imports.console import EXIT_NOT_FINISHED
 from app.imports.progress import ProgressDisplay, Tally, format_duration
 from app.imports.ratelimit import TokenBucket
 from app.imports.registrars import HttpRegistrar, IdempotencyKeys, InProcessRegistrar, Registrar
@@ -26,15 +27,26 @@ from app.nylas.factory import open_nylas_client
 log = structlog.get_logger(__name__)
 
 # A registration through a broker can take the broker's whole Nylas retry budget (20 s by
-# default) and a database write, so the broker gets this long to answer.
+# default) and a database write, so the broker gets this long to respond.
 _BROKER_READ_TIMEOUT_SECONDS = 60.0
 _BROKER_CONNECT_TIMEOUT_SECONDS = 5.0
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
+# The outcomes listed in the summary, in this order.
+_IMPORT_OUTCOMES = (
+    Outcome.REGISTERED,
+    Outcome.UPDATED,
+    Outcome.SKIPPED,
+    Outcome.INVALID,
+    Outcome.FAILED,
+)
+_DRY_RUN_OUTCOMES = (Outcome.VALID, Outcome.INVALID)
+
 
 @dataclass(frozen=True)
 class ImportOptions:
-    """What to import and how. `rate` is in registrations per second; `url` selects a broker."""
+    """Options of one import. `rate` is in registrations per second, and `url` selects a
+    broker to post the rows to."""
 
     file: Path
     file_format: FileFormat
@@ -58,7 +70,7 @@ class ImportReport:
     def exit_status(self) -> int:
         """0 when every row succeeded, 1 when some failed, 2 when the import stopped early."""
         if self.stop_reason is not None:
-            return 2
+            return EXIT_NOT_FINISHED
         return 1 if self.tally.failed else 0
 
     def summary(self) -> str:
@@ -72,10 +84,8 @@ class ImportReport:
             f"{format_duration(elapsed)} ({handled / elapsed:.1f} rows/s, "
             f"limit {self.options.rate:g}/s)"
         ]
-        outcomes = (Outcome.VALID, Outcome.INVALID) if self.options.dry_run else list(Outcome)
-        for outcome in outcomes:
-            if outcome is not Outcome.VALID or self.options.dry_run:
-                lines.append(f"  {outcome.value:<12}{tally.counts[outcome]:>10,}")
+        outcomes = _DRY_RUN_OUTCOMES if self.options.dry_run else _IMPORT_OUTCOMES
+        lines.extend(f"  {outcome.value:<12}{tally.counts[outcome]:>10,}" for outcome in outcomes)
         if tally.resumed:
             lines.append(f"  {'resumed':<12}{tally.resumed:>10,}  (done in an earlier run)")
         lines.append(f"results: {self.options.results}")

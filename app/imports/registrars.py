@@ -1,9 +1,9 @@
 """Where an import registers its rows: in this process, or at a running broker over HTTP.
 
-Both registrars raise `RowFailed` for a failure of one row and `ImportStopped` for a failure
-that every later row would hit too (Nylas rejecting the API key, the database or the broker
-unreachable, the broker refusing the caller), so that the import stops instead of failing
-thousands of rows the same way.
+Both registrars raise `RowFailed` for a failure of one row. They raise `ImportStopped` for a
+failure that every later row would hit too: Nylas rejecting the API key, the database or the
+broker unreachable, the broker rejecting the caller. The import then stops instead of
+failing thousands of rows the same way.
 """
 
 import hashlib
@@ -33,7 +33,7 @@ log = structlog.get_logger(__name__)
 # `registered_by` of records that an in-process import creates, and the actor of their events.
 IMPORT_ACTOR = "grant-broker import"
 
-# Longest error message kept for a row, in characters.
+# Maximum length of the error message kept for a row, in characters.
 _MAX_MESSAGE_LENGTH = 300
 
 
@@ -99,7 +99,7 @@ class InProcessRegistrar:
 
 def _database_failure(exc: SQLAlchemyError) -> Exception:
     # The driver's message names the failure and, for a statement, its parameters: user ids,
-    # grant ids and emails, never a credential, because no column holds one.
+    # grant ids and emails, never a credential, because no column stores one.
     original = getattr(exc, "orig", None)
     cause = original if isinstance(original, BaseException) else exc
     first_line = (str(cause).splitlines() or [""])[0]
@@ -114,7 +114,7 @@ class IdempotencyKeys:
 
     A key is a SHA-256 over the file's name, size and modification time, the row number and
     the user id, never over a credential. The same file run again sends the same keys, so the
-    broker replays what it answered before instead of registering twice. An edited file gets
+    broker replays its earlier responses instead of registering twice. An edited file gets
     new keys, so corrected credentials are sent rather than the stored answer replayed.
     """
 
@@ -162,7 +162,7 @@ class HttpRegistrar:
 
         error_type, detail = _problem_of(response)
         if response.status_code in (401, 403) or error_type == "nylas-api-key-rejected":
-            raise ImportStopped(f"the broker answered {response.status_code}: {detail}")
+            raise ImportStopped(f"the broker responded with {response.status_code}: {detail}")
         raise RowFailed(error_type, detail)
 
     async def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
@@ -171,7 +171,7 @@ class HttpRegistrar:
         except httpx.ConnectError as exc:
             raise ImportStopped(f"cannot connect to the broker at {self._http.base_url}") from exc
         except httpx.TimeoutException as exc:
-            raise RowFailed("broker-timed-out", "the broker did not answer in time") from exc
+            raise RowFailed("broker-timed-out", "the request to the broker timed out") from exc
         except httpx.TransportError as exc:
             raise RowFailed("broker-unreachable", f"{type(exc).__name__}: {exc}") from exc
 
@@ -200,9 +200,9 @@ def _problem_of(response: httpx.Response) -> tuple[str, str]:
     try:
         problem = response.json()
     except ValueError:
-        return f"http-{response.status_code}", f"the broker answered {response.status_code}"
+        return f"http-{response.status_code}", f"the broker responded with {response.status_code}"
     if not isinstance(problem, dict):
-        return f"http-{response.status_code}", f"the broker answered {response.status_code}"
+        return f"http-{response.status_code}", f"the broker responded with {response.status_code}"
     problem_type = str(problem.get("type") or "").rstrip("/").rsplit("/", 1)[-1]
     detail = problem.get("detail") or problem.get("title") or f"HTTP {response.status_code}"
     return problem_type or f"http-{response.status_code}", str(detail)

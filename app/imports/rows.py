@@ -20,8 +20,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import BinaryIO
 
-# Longest row accepted, in bytes. Every registration field has a length limit far below this,
-# so a longer line is a broken file (for example one without line breaks), not a row.
+# Maximum length of a row, in bytes. Every registration field has a length limit far below
+# this, so a longer line is a broken file (for example one without line breaks), not a row.
 MAX_ROW_BYTES = 1024 * 1024
 
 # CSV columns that are fields of the registration itself; all others are settings.
@@ -40,7 +40,7 @@ class FileFormat(StrEnum):
 
 
 class InputFileError(Exception):
-    """The file cannot be read on from this point, so the import stops.
+    """The rest of the file cannot be read, so the import stops.
 
     The message names the line and the problem, never a value from the file.
     """
@@ -51,7 +51,7 @@ class SourceRow:
     """One row as read from the file, before validation.
 
     `number` is the row's line number in the file (for a CSV row with line breaks inside
-    quotes, its last line). `fields` holds the credentials and is left out of `repr()`.
+    quotes, its last line). `fields` contains the credentials and is left out of `repr()`.
     `problem` says why the row could not be read as an object; `fields` is then None.
     """
 
@@ -183,8 +183,9 @@ def _csv_row(number: int, header: list[str], cells: list[str]) -> SourceRow:
 def count_rows(path: Path, file_format: FileFormat) -> int | None:
     """Count the rows of the file for progress and ETA, or return None when it cannot.
 
-    Reads the file once more, streaming. A file that is not a regular file (a pipe) cannot be
-    read twice and gives None; so does a file that the readers would reject.
+    Reads the file once more, streaming. Returns None for a file that is not a regular file,
+    such as a pipe, because it cannot be read twice. Returns None as well for a file that the
+    readers would reject.
     """
     if not path.is_file():
         return None

@@ -1,10 +1,10 @@
 """The import loop: validate rows as they are read, register them with bounded concurrency.
 
 One task reads and validates rows and puts valid ones on a bounded queue; `concurrency`
-workers take rows off it. The queue holds at most twice as many rows as there are workers, so
-memory stays flat however long the file is, and a row's credentials live only until its
+workers take rows off it. The queue contains at most twice as many rows as there are workers,
+so memory stays flat however long the file is, and a row's credentials live only until its
 registration ends. Every worker waits for a token of one shared `TokenBucket` before each
-registration, so the rate limit holds across workers.
+registration, so the rate limit applies to all workers together.
 """
 
 import asyncio
@@ -52,15 +52,17 @@ class ImportRunner:
     async def run(self, rows: Iterable[SourceRow]) -> str | None:
         """Import `rows`; return why the import stopped early, or None when it reached the end.
 
-        Rows already being registered when the import stops are finished and recorded;
-        queued rows are left without a result, so a later run picks them up.
+        Rows already being registered when the import stops are finished and recorded. Queued
+        rows are left without a result, so a later run picks them up.
         """
         queue: asyncio.Queue[ValidRow | None] = asyncio.Queue(
             maxsize=self._concurrency * _QUEUED_ROWS_PER_WORKER
         )
+        # A dry run records every row while reading, so it needs no workers.
+        workers = self._concurrency if self._registrar is not None else 0
         async with asyncio.TaskGroup() as group:
-            group.create_task(self._feed(rows, queue), name="import-reader")
-            for number in range(self._concurrency):
+            group.create_task(self._feed(rows, queue, workers), name="import-reader")
+            for number in range(workers):
                 group.create_task(self._work(queue), name=f"import-worker-{number}")
         return self.stop_reason
 
@@ -70,7 +72,9 @@ class ImportRunner:
             self.stop_reason = reason
             log.warning("import.stopping", reason=reason)
 
-    async def _feed(self, rows: Iterable[SourceRow], queue: asyncio.Queue[ValidRow | None]) -> None:
+    async def _feed(
+        self, rows: Iterable[SourceRow], queue: asyncio.Queue[ValidRow | None], workers: int
+    ) -> None:
         duplicates = DuplicateUsers()
         try:
             for row in rows:
@@ -82,10 +86,10 @@ class ImportRunner:
                 elif checked is not None:
                     self._record(checked)
         except (InputFileError, OSError) as exc:
-            self.stop(f"the input file cannot be read on: {exc}")
+            self.stop(f"reading the input file failed: {exc}")
 
         # One end marker per worker.
-        for _ in range(self._concurrency):
+        for _ in range(workers):
             await queue.put(None)
 
     def _check(self, row: SourceRow, duplicates: DuplicateUsers) -> ValidRow | RowResult | None:
@@ -106,16 +110,13 @@ class ImportRunner:
 
     async def _work(self, queue: asyncio.Queue[ValidRow | None]) -> None:
         while (row := await queue.get()) is not None:
-            if self.stop_reason is not None:
+            if self.stop_reason is not None or self._registrar is None:
                 continue  # drain the queue; these rows stay without a result
-            result = await self._register(row)
+            result = await self._register(self._registrar, row)
             if result is not None:
                 self._record(result)
 
-    async def _register(self, row: ValidRow) -> RowResult | None:
-        # Only called when there is a registrar: a dry run queues no rows.
-        registrar = self._registrar
-        assert registrar is not None  # noqa: S101
+    async def _register(self, registrar: Registrar, row: ValidRow) -> RowResult | None:
         try:
             existing = await registrar.existing_grant(row.registration)
             if existing is not None:

@@ -4,33 +4,14 @@ import argparse
 import asyncio
 import json
 import sys
-from dataclasses import dataclass
 
-import httpx
-
-from app.core.config import Settings
-from app.core.database import create_engine, create_sessionmaker
 from app.imports.console import LOG_LEVELS, configure_command_logging, fail, load_settings
-from app.nylas.errors import NylasError
-from app.nylas.factory import open_nylas_client
-from app.reconcile.apply import apply_fixes, delete_orphans
-from app.reconcile.compare import ReconcileConfig, Reconciler
-from app.reconcile.findings import ReconcileReport, render_table
-from app.secrets import SecretLoadError
 
 DESCRIPTION = """\
 Compare every grant record with Nylas's full grant listing and report grants at Nylas that no
 user holds (orphans), records whose grant no longer exists (dangling), and status mismatches.
 Nothing changes without --apply. Exit status: 0 when the database and Nylas agree (after the
 fixes), 1 when differences remain, 2 when the comparison could not run."""
-
-
-@dataclass(frozen=True)
-class ReconcileOptions:
-    apply: bool = False
-    delete_orphans: bool = False
-    requests_per_second: float = 20.0
-    min_orphan_age: float = 300.0
 
 
 def add_reconcile_command(
@@ -92,6 +73,12 @@ def _add_pace_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run_reconcile_command(args: argparse.Namespace) -> None:
     """Run the reconciliation that `args` describe, print the report and exit with its status."""
+    # Imported here, so that building the `grant-broker` parser stays fast.
+    from app.nylas.errors import NylasError
+    from app.reconcile.findings import render_table
+    from app.reconcile.reconciliation import ReconcileOptions, run_reconcile
+    from app.secrets import SecretLoadError
+
     if args.delete_orphans and not args.apply:
         fail("--delete-orphans needs --apply")
     if not args.rate > 0 or args.min_orphan_age < 0:
@@ -117,34 +104,3 @@ def run_reconcile_command(args: argparse.Namespace) -> None:
     else:
         print(render_table(report), flush=True)
     sys.exit(report.exit_status)
-
-
-async def run_reconcile(
-    settings: Settings,
-    options: ReconcileOptions,
-    *,
-    nylas_transport: httpx.AsyncBaseTransport | None = None,
-) -> ReconcileReport:
-    """Compare the database of `settings` with Nylas and apply what `options` ask for.
-
-    `nylas_transport` replaces the network, e.g. with the Nylas simulator. Raises `NylasError`
-    when the listing or a lookup fails after the client's retries.
-    """
-    config = ReconcileConfig(
-        requests_per_second=options.requests_per_second,
-        listing_lag=settings.sweep_listing_lag,
-        min_orphan_age=options.min_orphan_age,
-    )
-    engine = create_engine(settings.database_url, pool_size=settings.database_pool_size)
-    try:
-        sessionmaker = create_sessionmaker(engine)
-        async with open_nylas_client(settings, transport=nylas_transport) as nylas:
-            reconciler = Reconciler(sessionmaker, nylas, config)
-            report = await reconciler.compare()
-            if options.apply:
-                await apply_fixes(report, sessionmaker)
-            if options.delete_orphans:
-                await delete_orphans(report, sessionmaker, reconciler)
-    finally:
-        await engine.dispose()
-    return report

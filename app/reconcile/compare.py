@@ -1,8 +1,8 @@
 """Comparison of every record with Nylas's full grant listing, streaming both sides.
 
-The listing is read a page at a time (`GET /v3/grants`, 200 grants, oldest first) and each
-page is compared with the records of its grant ids at once, so the only thing kept for the
-whole run is the set of grant ids seen. The records are then read in batches, and each one
+The listing is read a page at a time (`GET /v3/grants`, 200 grants, oldest first). Each page
+is compared with the records of its grant ids at once, so the only thing kept for the whole
+run is the set of grant ids seen. The records are then read in batches, and each one
 whose grant the listing lacked is looked up with `GET /v3/grants/{id}`: offset paging skips a
 grant whenever an earlier one is deleted during the walk, so only a 404 proves that a grant
 is gone. Every Nylas call waits for the shared `TokenBucket`.
@@ -44,8 +44,8 @@ class ReconcileConfig:
     recently may belong to a registration that has not committed its record yet, so it is
     reported but never deleted. `mass_deletion_share` and `mass_deletion_min_records`: when
     at least this share (and this many) of the records is missing from the listing, the API
-    key most likely belongs to another Nylas application, so the missing records are neither
-    looked up nor removed; the defaults match the status sweep's.
+    key most likely belongs to another Nylas application. The missing records are then
+    neither looked up nor removed. The defaults match the status sweep's.
     """
 
     requests_per_second: float = 20.0
@@ -92,7 +92,7 @@ class Reconciler:
         await self.bucket.acquire()
 
     def is_recent(self, grant: NylasGrant) -> bool:
-        """Whether Nylas minted or re-authenticated the grant within `min_orphan_age`."""
+        """Return whether Nylas minted or re-authenticated the grant within `min_orphan_age`."""
         touched = touched_at(grant)
         cutoff = self._wall_clock() - self.config.min_orphan_age
         return touched is None or touched >= cutoff

@@ -1,4 +1,4 @@
-"""What a reconciliation finds, and the report it prints as a table or as JSON."""
+"""Findings of a reconciliation, and its report as a table or as JSON."""
 
 from collections import Counter
 from dataclasses import dataclass, field
@@ -18,8 +18,9 @@ class Finding:
     """One difference between the database and Nylas, and what was done about it.
 
     `nylas_touched_at` is the later of the grant's `created_at` and `updated_at` at Nylas
-    (Unix seconds). `observed_at` dates the Nylas status for `StatusService`. `action` says
-    what `--apply` or `--delete-orphans` did, and `resolved` whether the difference is gone.
+    (Unix seconds). `observed_at` dates the Nylas status for `StatusService`. `action`
+    describes what `--apply` or `--delete-orphans` did, and `resolved` tells whether the
+    difference is gone.
     """
 
     kind: FindingKind
