@@ -27,7 +27,7 @@ from app.health.metrics import collect_component_metrics, collect_sweep_metrics
 from app.health.metrics import router as metrics_router
 from app.health.router import router as health_router
 from app.nylas.client import NylasClient, RetryPolicy, create_http_client
-from app.secrets import RotatingSecret, SecretManagerAccess, source_from_settings
+from app.nylas.factory import build_nylas_api_key, secret_manager_for
 from app.status.guard import MassInvalidationGuard
 from app.status.live import LiveChecker
 from app.status.router import router as status_router
@@ -50,39 +50,6 @@ Every error is an RFC 9457 problem details document (`application/problem+json`)
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 
 
-def _secret_manager(settings: Settings) -> SecretManagerAccess | None:
-    names = (
-        settings.nylas_api_key_secret,
-        settings.nylas_webhook_secret_secret,
-        settings.caller_tokens_secret,
-    )
-    if not any(names):
-        return None
-    return SecretManagerAccess(
-        endpoint=settings.secret_manager_endpoint, timeout=settings.secret_manager_timeout
-    )
-
-
-def _nylas_api_key(
-    settings: Settings, secret_manager: SecretManagerAccess | None
-) -> RotatingSecret:
-    source = source_from_settings(
-        setting="GRANT_BROKER_NYLAS_API_KEY",
-        value=settings.nylas_api_key,
-        secret_name=settings.nylas_api_key_secret,
-        file_path=settings.nylas_api_key_file,
-        development=settings.is_development,
-        secret_manager=secret_manager,
-    )
-    return RotatingSecret(
-        "GRANT_BROKER_NYLAS_API_KEY",
-        source,
-        refresh_interval=settings.secret_refresh_interval,
-        max_age=settings.secret_max_age,
-        rejection_min_interval=settings.secret_rejection_refetch_interval,
-    )
-
-
 async def preflight(settings: Settings) -> None:
     """Load every secret and the caller configuration once, as the lifespan will.
 
@@ -90,9 +57,9 @@ async def preflight(settings: Settings) -> None:
     ends the process with one clear message instead of a traceback from each worker. Raises
     SecretLoadError or AuthConfigError.
     """
-    secret_manager = _secret_manager(settings)
+    secret_manager = secret_manager_for(settings)
     try:
-        await _nylas_api_key(settings, secret_manager).load()
+        await build_nylas_api_key(settings, secret_manager).load()
         await Authenticator.from_settings(settings, secret_manager=secret_manager).load()
         webhook_secrets = build_webhook_secrets(settings, secret_manager)
         if webhook_secrets is not None:
@@ -129,8 +96,8 @@ def _lifespan(
 ) -> Lifespan:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        secret_manager = _secret_manager(settings)
-        api_key = _nylas_api_key(settings, secret_manager)
+        secret_manager = secret_manager_for(settings)
+        api_key = build_nylas_api_key(settings, secret_manager)
         authenticator = Authenticator.from_settings(settings, secret_manager=secret_manager)
         webhook_secrets = build_webhook_secrets(settings, secret_manager)
         # These fail startup with a message naming the setting, the source and what went wrong.
@@ -162,11 +129,7 @@ def _lifespan(
             retry=RetryPolicy.from_settings(settings),
             observer=app.state.metrics,
         )
-        app.state.mass_invalidation_guard = MassInvalidationGuard(
-            share=settings.mass_invalidation_share,
-            window=settings.mass_invalidation_window,
-            min_grants=settings.mass_invalidation_min_grants,
-        )
+        app.state.mass_invalidation_guard = MassInvalidationGuard.from_settings(settings)
         app.state.live_checker = LiveChecker(app.state.nylas, app.state.mass_invalidation_guard)
         background = [
             asyncio.create_task(api_key.run_refresh_loop(), name="api-key-refresh"),

@@ -30,9 +30,9 @@ async def open_nylas_client(
     `transport` replaces the network, e.g. with the Nylas simulator. Raises `SecretLoadError`,
     naming the setting and the source, when the key cannot be loaded.
     """
-    secret_manager = _secret_manager(settings)
+    secret_manager = secret_manager_for(settings)
     try:
-        api_key = _api_key(settings, secret_manager)
+        api_key = build_nylas_api_key(settings, secret_manager)
         await api_key.load()
         refresh = asyncio.create_task(api_key.run_refresh_loop(), name="nylas-api-key-refresh")
         try:
@@ -48,15 +48,24 @@ async def open_nylas_client(
             secret_manager.close()
 
 
-def _secret_manager(settings: Settings) -> SecretManagerAccess | None:
-    if settings.nylas_api_key_secret is None:
+def secret_manager_for(settings: Settings) -> SecretManagerAccess | None:
+    """Return a Secret Manager client when any secret setting names a version, else None."""
+    names = (
+        settings.nylas_api_key_secret,
+        settings.nylas_webhook_secret_secret,
+        settings.caller_tokens_secret,
+    )
+    if not any(names):
         return None
     return SecretManagerAccess(
         endpoint=settings.secret_manager_endpoint, timeout=settings.secret_manager_timeout
     )
 
 
-def _api_key(settings: Settings, secret_manager: SecretManagerAccess | None) -> RotatingSecret:
+def build_nylas_api_key(
+    settings: Settings, secret_manager: SecretManagerAccess | None
+) -> RotatingSecret:
+    """Return the API key holder for the one source the settings name; it is not loaded yet."""
     source = source_from_settings(
         setting=API_KEY_SETTING,
         value=settings.nylas_api_key,

@@ -15,6 +15,7 @@ from sqlalchemy import func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from app.core.config import Settings
 from app.core.database import utc_now
 from app.events.models import EventType, GrantEvent
 from app.grants.models import Grant
@@ -43,6 +44,14 @@ class MassInvalidationGuard:
         self.min_grants = min_grants
         # The latest detection per provider, for readiness details and metrics.
         self.detections: dict[str, MassInvalidation] = {}
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "MassInvalidationGuard":
+        return cls(
+            share=settings.mass_invalidation_share,
+            window=settings.mass_invalidation_window,
+            min_grants=settings.mass_invalidation_min_grants,
+        )
 
     async def check(
         self, session: AsyncSession, changes: Sequence[StatusChange]

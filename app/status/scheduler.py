@@ -27,9 +27,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from app.core.config import Settings
 from app.core.database import create_engine, create_sessionmaker, utc_now
 from app.events.repository import EventRepository
-from app.nylas.client import NylasClient, RetryPolicy, create_http_client
+from app.nylas.client import NylasClient
 from app.nylas.errors import NylasError
-from app.secrets import RotatingSecret, SecretManagerAccess, source_from_settings
+from app.nylas.factory import open_nylas_client
 from app.status.guard import MassInvalidationGuard
 from app.status.lease import LeaseRepository, new_replica_id
 from app.status.sweep import StatusSweeper, SweepConfig, SweepFailed, SweepKind, SweepResult
@@ -237,11 +237,7 @@ async def run_sweep_once(
 
 
 def _guard(settings: Settings) -> MassInvalidationGuard:
-    return MassInvalidationGuard(
-        share=settings.mass_invalidation_share,
-        window=settings.mass_invalidation_window,
-        min_grants=settings.mass_invalidation_min_grants,
-    )
+    return MassInvalidationGuard.from_settings(settings)
 
 
 @asynccontextmanager
@@ -251,39 +247,6 @@ async def _nylas_client(
     if nylas is not None:
         yield nylas
         return
-
-    secret_manager = (
-        SecretManagerAccess(
-            endpoint=settings.secret_manager_endpoint, timeout=settings.secret_manager_timeout
-        )
-        if settings.nylas_api_key_secret is not None
-        else None
-    )
-    try:
-        api_key = _api_key(settings, secret_manager)
-        # Raises SecretLoadError naming the setting and the source when the key cannot load.
-        await api_key.load()
-        async with create_http_client(settings) as http:
-            yield NylasClient(http, api_key=api_key, retry=RetryPolicy.from_settings(settings))
-    finally:
-        if secret_manager is not None:
-            secret_manager.close()
-
-
-def _api_key(settings: Settings, secret_manager: SecretManagerAccess | None) -> RotatingSecret:
-    # NOTE: the same construction as the application's lifespan in app.main.
-    source = source_from_settings(
-        setting="GRANT_BROKER_NYLAS_API_KEY",
-        value=settings.nylas_api_key,
-        secret_name=settings.nylas_api_key_secret,
-        file_path=settings.nylas_api_key_file,
-        development=settings.is_development,
-        secret_manager=secret_manager,
-    )
-    return RotatingSecret(
-        "GRANT_BROKER_NYLAS_API_KEY",
-        source,
-        refresh_interval=settings.secret_refresh_interval,
-        max_age=settings.secret_max_age,
-        rejection_min_interval=settings.secret_rejection_refetch_interval,
-    )
+    # Raises SecretLoadError naming the setting and the source when the key cannot load.
+    async with open_nylas_client(settings) as client:
+        yield client
