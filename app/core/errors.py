@@ -19,6 +19,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
+from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
@@ -231,10 +232,36 @@ def internal_error_problem(path: str, request_id: str | None) -> dict[str, Any]:
     }
 
 
+# Failures to reach or keep a database connection: worth a retry, unlike a bug.
+DATABASE_UNAVAILABLE_ERRORS: tuple[type[Exception], ...] = (
+    OperationalError,
+    InterfaceError,
+    DisconnectionError,
+    ConnectionError,
+    TimeoutError,
+)
+
+
+async def _handle_database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    # Only the type: a driver's message can quote connection parameters.
+    log.error("database.unavailable", error_type=type(exc).__name__, path=request.url.path)
+    problem = {
+        "type": _type_uri("database-unavailable"),
+        "title": "Database unavailable",
+        "status": HTTPStatus.SERVICE_UNAVAILABLE,
+        "detail": "The service cannot reach its database right now; retry later.",
+        "instance": request.url.path,
+        "request_id": _request_id(request),
+    }
+    return problem_response(problem, headers={"Retry-After": "2"})
+
+
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ProblemError, _handle_problem_error)
     app.add_exception_handler(RequestValidationError, _handle_validation_error)
     app.add_exception_handler(StarletteHTTPException, _handle_http_exception)
+    for error_class in DATABASE_UNAVAILABLE_ERRORS:
+        app.add_exception_handler(error_class, _handle_database_unavailable)
     # Unexpected exceptions are caught by RequestContextMiddleware instead of a handler here:
     # Starlette re-raises after calling an `Exception` handler, and the server would then log the
     # exception text, which could quote a value from the request.

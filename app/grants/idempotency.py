@@ -27,8 +27,14 @@ from app.grants.schemas import GrantRegistration
 
 log = structlog.get_logger(__name__)
 
-# A claim left in progress longer than this belongs to a request that died; a repeat takes it over.
-STALE_CLAIM_AFTER = timedelta(minutes=5)
+# A claim left in progress longer than this belongs to a request that died, and a repeat takes
+# it over. The lower bound leaves room for the database work around the Nylas call.
+MIN_STALE_CLAIM_AFTER = timedelta(seconds=60)
+
+
+def stale_claim_after(retry_budget: float) -> timedelta:
+    """Return how long a claim may stay in progress: twice the Nylas retry budget, at least 60 s."""
+    return max(MIN_STALE_CLAIM_AFTER, timedelta(seconds=2 * retry_budget))
 
 
 class IdempotencyKeyReused(UnprocessableError):
@@ -61,10 +67,17 @@ def fingerprint(registration: GrantRegistration) -> str:
 
 
 class IdempotencyStore:
-    def __init__(self, session: AsyncSession, *, ttl: timedelta) -> None:
+    def __init__(
+        self,
+        session: AsyncSession,
+        *,
+        ttl: timedelta,
+        stale_after: timedelta = MIN_STALE_CLAIM_AFTER,
+    ) -> None:
         self.session = session
         self.records = IdempotencyRepository(session)
         self.ttl = ttl
+        self.stale_after = stale_after
 
     async def claim(self, key: str, request_fingerprint: str) -> StoredResponse | None:
         """Claim `key` for this request, or return the response stored for it.
@@ -94,7 +107,7 @@ class IdempotencyStore:
             )
         if record.state == IdempotencyState.COMPLETED and record.response_status is not None:
             return StoredResponse(status=record.response_status, body=record.response_body or {})
-        if now - record.created_at < STALE_CLAIM_AFTER:
+        if now - record.created_at < self.stale_after:
             raise _in_progress()
 
         log.warning("idempotency.stale_claim_taken_over", idempotency_key=key)

@@ -14,7 +14,13 @@ from app.core.database import SessionDep
 from app.core.errors import ProblemError
 from app.core.openapi import problem_responses
 from app.grants.errors import CredentialsRejected
-from app.grants.idempotency import IdempotencyStore, StoredResponse, fingerprint, scoped_key
+from app.grants.idempotency import (
+    IdempotencyStore,
+    StoredResponse,
+    fingerprint,
+    scoped_key,
+    stale_claim_after,
+)
 from app.grants.models import GrantStatus, Provider
 from app.grants.schemas import (
     GRANT_ID_PATTERN,
@@ -51,7 +57,9 @@ IdempotencyKey = Annotated[
 ]
 
 
-def get_grant_service(request: Request, session: SessionDep, caller: CallerDep) -> GrantService:
+async def get_grant_service(
+    request: Request, session: SessionDep, caller: CallerDep
+) -> GrantService:
     nylas: NylasClient = request.app.state.nylas
     return GrantService(session, nylas, actor=caller.principal)
 
@@ -139,8 +147,10 @@ async def register_grant(
         stored = _stored_outcome(await service.register(registration))
         return _registration_response(request, stored, replayed=False)
 
-    ttl = timedelta(seconds=_settings(request).idempotency_ttl)
-    store = IdempotencyStore(session, ttl=ttl)
+    settings = _settings(request)
+    ttl = timedelta(seconds=settings.idempotency_ttl)
+    stale_after = stale_claim_after(settings.nylas_retry_budget)
+    store = IdempotencyStore(session, ttl=ttl, stale_after=stale_after)
     key = scoped_key(caller.principal, idempotency_key)
     replay = await store.claim(key, fingerprint(registration))
     if replay is not None:

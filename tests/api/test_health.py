@@ -65,3 +65,22 @@ async def test_readyz_503_when_not_migrated(tmp_path: Path) -> None:
 
     assert response.status_code == 503
     assert response.json()["checks"]["database"] == "not_migrated"
+
+
+async def test_database_down_is_503_problem() -> None:
+    settings = Settings(
+        env=Environment.DEVELOPMENT,
+        auth_mode=AuthMode.NONE,
+        database_url="postgresql+asyncpg://nobody@127.0.0.1:1/none",
+        nylas_api_key=SecretStr("k"),
+        sweep_enabled=False,
+    )
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://broker.test") as client:
+            response = await client.get("/v1/users/u-1/grant")
+
+    assert response.status_code == 503
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.headers["retry-after"] == "2"
