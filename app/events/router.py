@@ -46,7 +46,12 @@ def _parse_cursor(after: str) -> int:
 async def list_events(
     session: SessionDep,
     after: Annotated[
-        str, Query(max_length=20, description="`0` to start, else the last `next_cursor`.")
+        str,
+        Query(
+            max_length=10,
+            pattern=r"^[0-9]{1,10}$",
+            description="`0` to start, else the last `next_cursor`.",
+        ),
     ] = "0",
     limit: Annotated[int, Query(ge=1, le=1000, description="Page size.")] = 100,
     event_type: Annotated[

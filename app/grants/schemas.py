@@ -22,7 +22,6 @@ def reject_dot_segments(user_id: str) -> str:
 
 UserId = Annotated[
     str,
-    AfterValidator(reject_dot_segments),
     Field(
         pattern=USER_ID_PATTERN,
         description=(
@@ -30,6 +29,8 @@ UserId = Annotated[
         ),
         examples=["u-100"],
     ),
+    # After the Field, so that the pattern stays in the JSON schema.
+    AfterValidator(reject_dot_segments),
 ]
 Secret = Annotated[SecretStr, Field(min_length=1, max_length=4096)]
 # A DNS name, an IPv4 address, or an IPv6 address in brackets.
