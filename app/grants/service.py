@@ -254,14 +254,34 @@ def _held_by_other_detail() -> str:
     )
 
 
+def _storable(text: str | None, *, max_length: int) -> str | None:
+    """Return `text` if every database can store it, else None.
+
+    Values come from Nylas, which echoes what the provider or the credentials named; a NUL
+    byte, a lone surrogate or a control character would make PostgreSQL reject the row after
+    the grant was already minted.
+    """
+    if text is None or len(text) > max_length or not text.isprintable():
+        return None
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return None
+    return text
+
+
+def _storable_scopes(scopes: list[str]) -> list[str]:
+    return [scope for scope in scopes if _storable(scope, max_length=512) is not None]
+
+
 def _new_grant(user_id: str, provider: Provider, minted: NylasGrant, *, actor: str | None) -> Grant:
     now = utc_now()
     return Grant(
         user_id=user_id,
         grant_id=minted.id,
         provider=provider,
-        email=minted.email,
-        scopes=list(minted.scope),
+        email=_storable(minted.email, max_length=320),
+        scopes=_storable_scopes(minted.scope),
         grant_status=GrantStatus(minted.grant_status),
         status_source=StatusSource.REGISTRATION,
         status_checked_at=now,
@@ -281,8 +301,8 @@ def _apply_minted(
         grant.status_changed_at = now
     grant.grant_id = minted.id
     grant.provider = provider
-    grant.email = minted.email
-    grant.scopes = list(minted.scope)
+    grant.email = _storable(minted.email, max_length=320)
+    grant.scopes = _storable_scopes(minted.scope)
     grant.grant_status = status
     grant.status_source = StatusSource.REGISTRATION
     grant.status_checked_at = now

@@ -189,3 +189,17 @@ async def test_register_concurrent_same_user_one_record(
     assert [item["grant_id"] for item in listing] == [final]
     # Every replaced grant was deleted at Nylas; only the bound one remains.
     assert set(simulator.grants) == {final}
+
+
+async def test_register_unstorable_email_stored_as_null(client: httpx.AsyncClient) -> None:
+    # The simulator takes the mailbox from the iCloud username, as Nylas echoes what it is given.
+    body = {
+        "user_id": "u-odd",
+        "provider": "icloud",
+        "settings": {"username": "odd\u0000name@icloud.com", "password": "app-pw"},
+    }
+
+    response = await client.post("/v1/grants", json=body)
+
+    assert response.status_code == 201, response.text
+    assert response.json()["email"] is None
