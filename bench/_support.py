@@ -99,6 +99,27 @@ def serve_process(
             stop_process(process)
 
 
+# High enough that the simulator never returns 429, for benchmarks whose subject is not the limit.
+UNLIMITED_SIMULATOR_RATE = 1_000_000
+
+
+@contextmanager
+def simulator_process(workdir: Path, api_key: str) -> Iterator[Server]:
+    """Start `grant-broker simulator` accepting `api_key`, without a practical rate limit."""
+    port = free_port()
+    with serve_process(
+        [
+            *("-m", "app.cli", "simulator", "--port", str(port)),
+            *("--rate-limit", str(UNLIMITED_SIMULATOR_RATE)),
+        ],
+        port=port,
+        environment=clean_environment(GRANT_BROKER_NYLAS_API_KEY=api_key),
+        log_path=workdir / "simulator.log",
+        ready_path="/_simulator/calls",
+    ) as simulator:
+        yield simulator
+
+
 def _wait_until_ready(server: Server, path: str) -> None:
     deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
     while time.monotonic() < deadline:

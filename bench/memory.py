@@ -38,10 +38,10 @@ from bench._support import (
     rss_mib,
     serve_arguments,
     serve_process,
+    simulator_process,
 )
 
 DATABASE_NAME = "grant_broker_bench_memory"
-SIMULATOR_RATE_LIMIT = 1_000_000
 
 
 def _parse_arguments() -> argparse.Namespace:
@@ -109,17 +109,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="bench-memory-") as directory:
         workdir = Path(directory)
-        simulator_port = free_port()
-        with serve_process(
-            [
-                *("-m", "app.cli", "simulator", "--port", str(simulator_port)),
-                *("--rate-limit", str(SIMULATOR_RATE_LIMIT)),
-            ],
-            port=simulator_port,
-            environment=clean_environment(GRANT_BROKER_NYLAS_API_KEY=api_key),
-            log_path=workdir / "simulator.log",
-            ready_path="/_simulator/calls",
-        ) as simulator:
+        with simulator_process(workdir, api_key) as simulator:
             samples, summary = _run_broker(args, workdir, simulator.base_url, api_key)
 
     _print_report(samples, summary)

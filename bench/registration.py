@@ -29,7 +29,6 @@ from bench._support import (
     Server,
     WrkResult,
     broker_environment,
-    clean_environment,
     cpu_seconds,
     database_url,
     drop_database,
@@ -40,13 +39,12 @@ from bench._support import (
     run_wrk,
     serve_arguments,
     serve_process,
+    simulator_process,
 )
 
 DATABASE_NAME = "grant_broker_bench_registration"
 GOAL_OVERHEAD_MS = 5.0
 WARM_UP_SECONDS = 3
-# High enough that the simulator never returns 429, because the subject is latency.
-SIMULATOR_RATE_LIMIT = 1_000_000
 
 # Every request registers a new user with a new mailbox, so each one mints a grant. wrk passes
 # `-- TARGET XFCC API_KEY PREFIX` to init; TARGET is "broker" or "nylas".
@@ -170,17 +168,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="bench-registration-") as directory:
         workdir = Path(directory)
-        simulator_port = free_port()
-        with serve_process(
-            [
-                *("-m", "app.cli", "simulator", "--port", str(simulator_port)),
-                *("--rate-limit", str(SIMULATOR_RATE_LIMIT)),
-            ],
-            port=simulator_port,
-            environment=clean_environment(GRANT_BROKER_NYLAS_API_KEY=api_key),
-            log_path=workdir / "simulator.log",
-            ready_path="/_simulator/calls",
-        ) as simulator:
+        with simulator_process(workdir, api_key) as simulator:
             _inject_latency(simulator.base_url, args.latency)
             nylas = _measure(simulator, args, target="nylas", api_key=api_key)
             broker = _measure_broker(args, workdir, simulator.base_url, api_key)
