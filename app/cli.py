@@ -47,7 +47,7 @@ def _serve(args: argparse.Namespace) -> None:
     except (SecretLoadError, AuthConfigError) as exc:
         sys.exit(f"grant-broker: {exc}")
     # uvicorn drains on SIGTERM and then raises the signal again for the handler installed
-    # before it; without one, a clean drain would end the process with status 143.
+    # before it. Without such a handler, a clean drain would end the process with status 143.
     signal.signal(signal.SIGTERM, _exit_after_drain)
     uvicorn.run(
         "app.main:create_app",

@@ -1,4 +1,4 @@
-"""Tables of the grants domain. No column holds a secret: tokens and passwords are never stored."""
+"""Tables of the grants domain. No column contains a secret: tokens and passwords are never kept."""
 
 from datetime import datetime
 from enum import StrEnum
@@ -26,7 +26,7 @@ class GrantStatus(StrEnum):
 
 
 class StatusSource(StrEnum):
-    """What last established a grant's status."""
+    """The source that last established a grant's status."""
 
     REGISTRATION = "registration"
     SWEEP = "sweep"

@@ -184,7 +184,7 @@ class GrantService:
     async def get_by_grant_id(self, grant_id: str) -> Grant:
         grant = await self.grants.get_by_grant_id(grant_id)
         if grant is None:
-            raise GrantNotFound("No user holds this grant id.")
+            raise GrantNotFound("Grant id not found: no user has this grant. Check the id.")
         return grant
 
     async def list_page(
@@ -196,7 +196,7 @@ class GrantService:
         provider: Provider | None,
     ) -> tuple[Sequence[Grant], str | None]:
         after_user_id = decode_cursor(cursor) if cursor else None
-        # One extra row tells whether a next page exists without a count query.
+        # One extra row shows whether a next page exists, without a count query.
         rows = await self.grants.list_page(
             after_user_id=after_user_id,
             limit=limit + 1,
@@ -257,7 +257,7 @@ def _held_by_other_detail() -> str:
 def _storable(text: str | None, *, max_length: int) -> str | None:
     """Return `text` if every database can store it, else None.
 
-    Values come from Nylas, which echoes what the provider or the credentials named; a NUL
+    Values come from Nylas, which echoes what the provider or the credentials named. A NUL
     byte, a lone surrogate or a control character would make PostgreSQL reject the row after
     the grant was already minted.
     """

@@ -67,9 +67,9 @@ async def readyz(request: Request) -> JSONResponse:
 
     A database that cannot be reached, or whose schema is not at the newest migration (run
     `grant-broker migrate`), makes the replica unready (503). An API key not refreshed
-    for longer than the configured maximum age is reported as `degraded` with status 200: the
-    last good key keeps working, and failing every replica at once during a Secret Manager
-    outage would turn it into a full outage.
+    for longer than the configured maximum age is reported as `degraded` with status 200,
+    because the last good key keeps working. Failing every replica at once during a Secret
+    Manager outage would turn it into a full outage.
     """
     database = await _database_state(request.app.state.engine, request.app.state.schema_revision)
     database_ok = database == "ok"

@@ -23,7 +23,7 @@ log = structlog.get_logger(__name__)
 
 @dataclass(frozen=True)
 class Observation:
-    """What a source saw of one grant at `observed_at`; `status` None means deleted at Nylas."""
+    """A source's view of one grant at `observed_at`. `status` None means deleted at Nylas."""
 
     grant_id: str
     status: GrantStatus | None

@@ -102,7 +102,7 @@ async def test_metrics_count_nylas_retries(
 
 
 async def test_metrics_report_sweeps(settings: Settings, simulator: NylasSimulator) -> None:
-    # No listing lag, so the sweep sees the expiry that happens right after registering.
+    # No listing lag, so the sweep reads the expiry that happens right after registering.
     immediate = settings.model_copy(update={"sweep_listing_lag": 0.0})
     app = create_app(immediate, nylas_transport=simulator.transport())
     async with app.router.lifespan_context(app):

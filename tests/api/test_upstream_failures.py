@@ -77,10 +77,10 @@ async def test_error_as_string_is_502_with_request_id(
     await _assert_nothing_stored(client, "u-1")
 
 
-async def test_rate_limit_beyond_budget_is_503_with_retry_after(
+async def test_rate_limit_beyond_budget_is_503(
     settings: Settings, simulator: NylasSimulator
 ) -> None:
-    # The caller cannot wait 2 s inside a 1 s budget, so the broker answers at once.
+    # The caller cannot wait 2 s inside a 1 s budget, so the broker returns 503 at once.
     tight = settings.model_copy(update={"nylas_retry_budget": 1.0})
     simulator.inject_fault(
         operation="connect_custom",
