@@ -146,19 +146,54 @@ def stop_process(process: subprocess.Popen[bytes]) -> None:
 
 
 def rss_mib(pid: int) -> float:
-    """Return the resident set size of process `pid` in MiB, from /proc."""
+    """Return the resident set size of process `pid` and its descendants in MiB, from /proc."""
+    return sum(_own_rss_kib(each) for each in process_tree(pid)) / 1024
+
+
+def _own_rss_kib(pid: int) -> int:
     status = Path(f"/proc/{pid}/status").read_text()
     match = re.search(r"^VmRSS:\s+(\d+) kB", status, re.MULTILINE)
     if match is None:
         raise RuntimeError(f"process {pid} reports no VmRSS")
-    return int(match.group(1)) / 1024
+    return int(match.group(1))
 
 
 def cpu_seconds(pid: int) -> float:
-    """Return the user plus system CPU time process `pid` has used, in seconds, from /proc."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    """Return the user plus system CPU time of `pid` and its descendants, in seconds.
+
+    Several uvicorn workers are child processes of the one started, so all of them count.
+    """
+    return sum(_own_cpu_ticks(each) for each in process_tree(pid)) / os.sysconf("SC_CLK_TCK")
+
+
+def _own_cpu_ticks(pid: int) -> int:
+    fields = _stat_fields(pid)
     # utime and stime are the 14th and 15th fields of the whole line, in clock ticks.
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) + int(fields[12])
+
+
+def _stat_fields(pid: int) -> list[str]:
+    # The fields after the command name, which may itself hold spaces and parentheses.
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
+def process_tree(pid: int) -> list[int]:
+    """Return `pid` and every process descended from it, from /proc."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            parent = int(_stat_fields(int(entry.name))[1])
+        except (FileNotFoundError, ProcessLookupError):
+            continue  # exited while the tree was read
+        children.setdefault(parent, []).append(int(entry.name))
+    tree, pending = [], [pid]
+    while pending:
+        current = pending.pop()
+        tree.append(current)
+        pending.extend(children.get(current, []))
+    return tree
 
 
 @dataclass(frozen=True)
@@ -334,5 +369,8 @@ def broker_environment(
     )
 
 
-def serve_arguments(port: int) -> list[str]:
-    return ["-m", "app.cli", "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
+def serve_arguments(port: int, *, workers: int = 1) -> list[str]:
+    return [
+        *("-m", "app.cli", "serve", "--host", "127.0.0.1", "--port", str(port)),
+        *("--workers", str(workers)),
+    ]

@@ -1,18 +1,22 @@
 """Benchmark `GET /v1/users/{user_id}/grant` on PostgreSQL against a bare Starlette ceiling.
 
     uv run python -m bench.lookup [--grants 1000000] [--small-grants 10000] [--duration 20]
-                                  [--connections 64] [--threads 2] [--auth mesh|none]
+                                  [--connections 64] [--threads 2] [--workers 1]
+                                  [--auth mesh|none]
                                   [--admin-url postgresql://grant_broker@127.0.0.1:5432/postgres]
 
 Needs wrk (`apt-get install -y wrk`) and a PostgreSQL role that may create databases. For each
 size it creates a fresh database, migrates it with `grant-broker migrate` and seeds the grants
-with one INSERT over generate_series. It then starts `grant-broker serve` (one worker,
-production settings, mesh identity from an X-Forwarded-Client-Cert header that wrk sends) and
-loads it with wrk from a separate process, each request for a random seeded user. The ceiling
-is `bench._ceiling` under the same uvicorn configuration, measured before and after the broker.
+with one INSERT over generate_series. It then starts `grant-broker serve` (production settings,
+mesh identity from an X-Forwarded-Client-Cert header that wrk sends) and loads it with wrk from
+a separate process, each request for a random seeded user. The ceiling is `bench._ceiling`'s
+bare Starlette route under the same uvicorn configuration (the same number of workers),
+measured before and after the broker; its empty FastAPI route is measured too, as the most a
+FastAPI route can do on this machine.
 
 It prints requests per second, p50 and p99 for each server, the ratio to the ceiling and the
-server's CPU time per request (from /proc, which other load on the machine inflates less). It
+server's CPU time per request (from /proc, summed over the worker processes; other load on the
+machine inflates it less than the rate). It
 also prints the growth ratio (throughput at the large size over the small size) and the
 broker's resident set size after each run.
 """
@@ -96,6 +100,9 @@ def _parse_arguments() -> argparse.Namespace:
     parser.add_argument("--connections", type=int, default=64, help="wrk connections.")
     parser.add_argument("--threads", type=int, default=2, help="wrk threads.")
     parser.add_argument(
+        "--workers", type=int, default=1, help="uvicorn workers of every server measured."
+    )
+    parser.add_argument(
         "--auth",
         choices=["mesh", "none"],
         default="mesh",
@@ -126,10 +133,15 @@ def _measure(server: Server, args: argparse.Namespace, user_count: int) -> tuple
     return result, cpu_ms
 
 
-def _measure_ceiling(args: argparse.Namespace, workdir: Path, label: str) -> Run:
+def _measure_ceiling(
+    args: argparse.Namespace, workdir: Path, label: str, framework: str = "starlette"
+) -> Run:
     port = free_port()
     with serve_process(
-        ["-m", "bench._ceiling", "--port", str(port)],
+        [
+            *("-m", "bench._ceiling", "--port", str(port)),
+            *("--framework", framework, "--workers", str(args.workers)),
+        ],
         port=port,
         environment=clean_environment(),
         log_path=workdir / f"ceiling-{port}.log",
@@ -150,7 +162,7 @@ def _broker(args: argparse.Namespace, workdir: Path, database_url: str) -> Itera
     )
     port = free_port()
     with serve_process(
-        serve_arguments(port),
+        serve_arguments(port, workers=args.workers),
         port=port,
         environment=environment,
         log_path=workdir / f"broker-{port}.log",
@@ -196,17 +208,18 @@ def _print_goals(small: Run, large: Run, ceiling_rps: float) -> None:
 def main() -> None:
     args = _parse_arguments()
     print(machine_description(), flush=True)
-    print(f"identity: {args.auth}", flush=True)
+    print(f"identity: {args.auth}, uvicorn workers: {args.workers}", flush=True)
 
     with tempfile.TemporaryDirectory(prefix="bench-lookup-") as directory:
         workdir = Path(directory)
         before = _measure_ceiling(args, workdir, "ceiling (before)")
+        floor = _measure_ceiling(args, workdir, "empty FastAPI route", "fastapi")
         small = _measure_broker(args, workdir, args.small_grants)
         large = _measure_broker(args, workdir, args.grants)
         after = _measure_ceiling(args, workdir, "ceiling (after)")
 
     ceiling_rps = (before.result.requests_per_second + after.result.requests_per_second) / 2
-    _print_runs([before, small, large, after], ceiling_rps)
+    _print_runs([before, floor, small, large, after], ceiling_rps)
     _print_goals(small, large, ceiling_rps)
 
 

@@ -6,6 +6,8 @@ act on. The reason is also logged as `auth.unauthenticated`, never with the head
 
 from __future__ import annotations
 
+import functools
+
 import structlog
 from starlette.datastructures import Headers
 
@@ -40,24 +42,41 @@ def mesh_principal_of(headers: Headers) -> str:
         raise _mesh_error("xfcc_missing", f"The request has no {XFCC_HEADER} header. {_MESH_HINT}")
     try:
         # Several header lines are one comma-separated list (RFC 9110, section 5.3).
-        last = parse_xfcc(",".join(lines))[-1]
+        return _principal_of_xfcc(",".join(lines))
+    except _MeshIdentityError as exc:
+        raise _mesh_error(exc.reason, exc.detail) from None
+
+
+class _MeshIdentityError(Exception):
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.detail = detail
+
+
+# A caller's sidecar sends the same header on every request, so parsing each distinct value
+# once saves most of the work. Failures are not cached: lru_cache keeps only return values.
+@functools.lru_cache(maxsize=1024)
+def _principal_of_xfcc(value: str) -> str:
+    try:
+        last = parse_xfcc(value)[-1]
     except XfccSyntaxError as exc:
         detail = f"The {XFCC_HEADER} header is malformed at character {exc.position}: {exc.reason}."
-        raise _mesh_error("xfcc_malformed", f"{detail} {_MESH_HINT}") from None
+        raise _MeshIdentityError("xfcc_malformed", f"{detail} {_MESH_HINT}") from None
 
     # Envoy writes `URI=` with an empty value for a certificate without a URI SAN.
     uris = [uri for uri in last.values("URI") if uri]
     if len(uris) != 1:
         reason = "xfcc_no_uri" if not uris else "xfcc_several_uris"
         detail = f"The mesh client certificate must carry exactly one URI SAN, found {len(uris)}."
-        raise _mesh_error(reason, detail)
+        raise _MeshIdentityError(reason, detail)
     try:
         parse_spiffe_id(uris[0])
     except InvalidPrincipalError:
         detail = (
             f"The mesh client certificate's URI is not an Istio workload ID {_WORKLOAD_ID_FORM}."
         )
-        raise _mesh_error("xfcc_not_workload_id", detail) from None
+        raise _MeshIdentityError("xfcc_not_workload_id", detail) from None
     return uris[0]
 
 

@@ -4,6 +4,7 @@ SQLite (`sqlite+aiosqlite`) is the embedded default and PostgreSQL (`postgresql+
 production database; the schema is created only by the alembic migrations.
 """
 
+import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -11,6 +12,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 from sqlalchemy import DateTime, MetaData, event
 from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import SQLModel
@@ -25,6 +27,10 @@ SQLModel.metadata.naming_convention = {
     "pk": "pk_%(table_name)s",
 }
 metadata: MetaData = SQLModel.metadata
+
+# A pooled PostgreSQL connection idle this long is pinged before it is used again.
+PING_IDLE_AFTER_SECONDS = 5.0
+_CHECKED_IN_AT = "grant_broker_checked_in_at"
 
 # SQLite waits this long for a competing writer's lock before failing with "database is locked".
 _SQLITE_BUSY_TIMEOUT_SECONDS = 30
@@ -77,13 +83,51 @@ def _begin_sqlite(connection: Any) -> None:
     connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def create_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> AsyncEngine:
+def create_engine(
+    url: str,
+    *,
+    pool_size: int = 10,
+    echo: bool = False,
+    ping_idle_after: float = PING_IDLE_AFTER_SECONDS,
+) -> AsyncEngine:
     if url.startswith("sqlite"):
         engine = create_async_engine(url, echo=echo)
         event.listen(engine.sync_engine, "connect", _configure_sqlite)
         event.listen(engine.sync_engine, "begin", _begin_sqlite)
         return engine
-    return create_async_engine(url, echo=echo, pool_size=pool_size, pool_pre_ping=True)
+    # No overflow connections: under a burst they would be opened and closed again per request,
+    # each costing a TCP and TLS handshake. Requests beyond `pool_size` wait for a free one.
+    engine = create_async_engine(url, echo=echo, pool_size=pool_size, max_overflow=0)
+    _ping_idle_connections(engine, ping_idle_after)
+    return engine
+
+
+def _ping_idle_connections(engine: AsyncEngine, idle_after: float) -> None:
+    """Ping a pooled connection before use only when it has been idle for `idle_after` seconds.
+
+    SQLAlchemy's `pool_pre_ping` pings on every checkout, which costs each request a round
+    trip. Under load connections are never idle, and one found dead by a statement makes
+    SQLAlchemy discard every connection opened before it, so a database restart costs at most
+    the statements in flight (lookups retry theirs). After a quiet spell, when a restart is
+    most likely to have gone unnoticed, the ping catches the dead connection instead, and the
+    pool opens a fresh one.
+    """
+
+    def record_checkin(dbapi_connection: Any, record: Any) -> None:
+        record.info[_CHECKED_IN_AT] = time.monotonic()
+
+    def ping_if_idle(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+        checked_in_at = record.info.get(_CHECKED_IN_AT)
+        if checked_in_at is None or time.monotonic() - checked_in_at < idle_after:
+            return
+        try:
+            dbapi_connection.ping()
+        except Exception as exc:
+            # The pool then discards this connection and checks out another.
+            raise DisconnectionError(type(exc).__name__) from None
+
+    event.listen(engine.sync_engine, "checkin", record_checkin)
+    event.listen(engine.sync_engine, "checkout", ping_if_idle)
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

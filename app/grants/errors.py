@@ -26,6 +26,15 @@ class GrantNotFound(NotFoundError):
     problem_type = "grant-not-found"
     title = "Grant not found"
 
+    @classmethod
+    def for_user(cls, user_id: str) -> "GrantNotFound":
+        return cls(f"User {user_id!r} has no grant.")
+
+    @classmethod
+    def for_grant_id(cls) -> "GrantNotFound":
+        # The id is left out: it is the caller's own input and may not be a grant id at all.
+        return cls("Grant id not found: no user has this grant. Check the id.")
+
 
 class MailboxHeldByAnotherUser(ConflictError):
     problem_type = "mailbox-held-by-another-user"

@@ -2,11 +2,22 @@
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any, cast
 
+from sqlalchemy import Select, Table, bindparam
+from sqlalchemy import select as sa_select
+from sqlalchemy.engine import Row
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col, delete, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.grants.models import Grant, GrantStatus, IdempotencyRecord, Provider
+
+_GRANTS = cast(Table, Grant.__table__)  # type: ignore[attr-defined]
+# Built once: a lookup then skips constructing and hashing its statement.
+_BY_USER = sa_select(_GRANTS).where(_GRANTS.c.user_id == bindparam("key"))
+_BY_GRANT_ID = sa_select(_GRANTS).where(_GRANTS.c.grant_id == bindparam("key"))
 
 
 class GrantRepository:
@@ -53,6 +64,42 @@ class GrantRepository:
 
     async def flush(self) -> None:
         await self.session.flush()
+
+
+class GrantLookups:
+    """Single-row reads of the grants table, outside any ORM session.
+
+    A lookup is one SELECT, so it needs no unit of work: on PostgreSQL it runs on an autocommit
+    connection, which saves the BEGIN and ROLLBACK round trips, and builds no identity map. The
+    engine pings only idle connections (see database.py); when a lookup finds its connection
+    dead, SQLAlchemy discards the pool's older connections and the lookup runs once more on a
+    fresh one. A read is safe to repeat.
+    """
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        # SQLite keeps the engine's own transaction handling (BEGIN IMMEDIATE, see database.py).
+        if engine.dialect.name == "postgresql":
+            engine = engine.execution_options(isolation_level="AUTOCOMMIT")
+        self._engine = engine
+
+    async def by_user(self, user_id: str) -> Row[Any] | None:
+        return await self._first(_BY_USER, {"key": user_id})
+
+    async def by_grant_id(self, grant_id: str) -> Row[Any] | None:
+        return await self._first(_BY_GRANT_ID, {"key": grant_id})
+
+    async def _first(self, statement: Select[Any], parameters: dict[str, str]) -> Row[Any] | None:
+        try:
+            return await self._execute(statement, parameters)
+        except DBAPIError as exc:
+            if not exc.connection_invalidated:
+                raise
+            return await self._execute(statement, parameters)
+
+    async def _execute(self, statement: Select[Any], parameters: dict[str, str]) -> Row[Any] | None:
+        async with self._engine.connect() as connection:
+            row: Row[Any] | None = (await connection.execute(statement, parameters)).first()
+            return row
 
 
 class IdempotencyRepository:

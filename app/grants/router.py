@@ -7,13 +7,14 @@ import structlog
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response, status
 from fastapi.responses import JSONResponse
 from pydantic import AfterValidator
+from sqlalchemy.engine import Row
 
 from app.auth import AUTH_PROBLEM_RESPONSES, CallerDep, Permission, require
 from app.core.config import Settings
 from app.core.database import SessionDep
 from app.core.errors import ProblemError
 from app.core.openapi import problem_responses
-from app.grants.errors import CredentialsRejected
+from app.grants.errors import CredentialsRejected, GrantNotFound
 from app.grants.idempotency import (
     IdempotencyStore,
     StoredResponse,
@@ -22,6 +23,7 @@ from app.grants.idempotency import (
     stale_claim_after,
 )
 from app.grants.models import GrantStatus, Provider
+from app.grants.repository import GrantLookups
 from app.grants.schemas import (
     GRANT_ID_PATTERN,
     USER_ID_PATTERN,
@@ -180,9 +182,12 @@ def _replay(request: Request, stored: StoredResponse) -> JSONResponse:
     response_model=GrantPublic,
     responses={**problem_responses(404, 422), **AUTH_PROBLEM_RESPONSES},
 )
-async def get_user_grant(user_id: UserIdPath, service: ServiceDep) -> Any:
+async def get_user_grant(request: Request, user_id: UserIdPath) -> Response:
     """Return the grant the user holds, with its status as last known."""
-    return await service.get_for_user(user_id)
+    row = await _lookups(request).by_user(user_id)
+    if row is None:
+        raise GrantNotFound.for_user(user_id)
+    return _grant_response(row)
 
 
 @router.get(
@@ -194,11 +199,26 @@ async def get_user_grant(user_id: UserIdPath, service: ServiceDep) -> Any:
     responses={**problem_responses(404, 422), **AUTH_PROBLEM_RESPONSES},
 )
 async def get_grant_by_id(
+    request: Request,
     grant_id: Annotated[str, Path(pattern=GRANT_ID_PATTERN, description="A Nylas grant id.")],
-    service: ServiceDep,
-) -> Any:
+) -> Response:
     """Return the record holding this Nylas grant id (reverse lookup)."""
-    return await service.get_by_grant_id(grant_id)
+    row = await _lookups(request).by_grant_id(grant_id)
+    if row is None:
+        raise GrantNotFound.for_grant_id()
+    return _grant_response(row)
+
+
+# The lookups are the hottest routes, so they skip the ORM session and the service (they
+# write nothing) and serialise the record themselves instead of through `response_model`.
+def _lookups(request: Request) -> GrantLookups:
+    lookups: GrantLookups = request.app.state.grant_lookups
+    return lookups
+
+
+def _grant_response(row: Row[Any]) -> Response:
+    grant = GrantPublic.model_validate(row, from_attributes=True)
+    return Response(grant.model_dump_json(), media_type="application/json")
 
 
 @router.get(

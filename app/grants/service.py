@@ -178,13 +178,7 @@ class GrantService:
     async def get_for_user(self, user_id: str) -> Grant:
         grant = await self.grants.get_by_user(user_id)
         if grant is None:
-            raise GrantNotFound(f"User {user_id!r} has no grant.")
-        return grant
-
-    async def get_by_grant_id(self, grant_id: str) -> Grant:
-        grant = await self.grants.get_by_grant_id(grant_id)
-        if grant is None:
-            raise GrantNotFound("Grant id not found: no user has this grant. Check the id.")
+            raise GrantNotFound.for_user(user_id)
         return grant
 
     async def list_page(

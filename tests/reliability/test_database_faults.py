@@ -10,9 +10,13 @@ from collections.abc import AsyncIterator, Awaitable
 
 import httpx
 import pytest
+from sqlalchemy import text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.core.config import Settings
+from app.core.database import create_engine
 from app.simulator import NylasSimulator
 from tests.reliability.conftest import running_broker, settings_for
 from tests.reliability.dbproxy import DatabaseProxy
@@ -146,3 +150,55 @@ async def test_offboard_database_down_after_delete(
     assert retry.status_code == 204
     assert await record_of(broker) is None
     await assert_events_match_record(broker)
+
+
+async def test_lookup_survives_a_database_restart(
+    broker: httpx.AsyncClient, proxy: DatabaseProxy
+) -> None:
+    await broker.post("/v1/grants", json=registration(FIRST))
+    # Every pooled connection dies, and the database accepts new ones at once.
+    proxy.cut()
+    proxy.restore()
+
+    response = await broker.get(f"/v1/users/{USER}/grant")
+
+    assert response.status_code == 200
+    assert response.json()["user_id"] == USER
+
+
+async def _select_one(engine: AsyncEngine) -> None:
+    async with engine.connect() as connection:
+        assert (await connection.execute(text("SELECT 1"))).scalar_one() == 1
+
+
+async def test_idle_connection_is_pinged_before_use(
+    proxied_settings: Settings, proxy: DatabaseProxy
+) -> None:
+    engine = create_engine(proxied_settings.database_url, ping_idle_after=0.0)
+    try:
+        await _select_one(engine)
+        proxy.cut()
+        proxy.restore()
+
+        await _select_one(engine)
+    finally:
+        await engine.dispose()
+
+
+async def test_busy_connection_is_not_pinged(
+    proxied_settings: Settings, proxy: DatabaseProxy
+) -> None:
+    # A connection back in the pool for less than `ping_idle_after` is used as it is: a restart
+    # costs the statement in flight one failure, after which the pool holds fresh connections.
+    engine = create_engine(proxied_settings.database_url, ping_idle_after=3600.0)
+    try:
+        await _select_one(engine)
+        proxy.cut()
+        proxy.restore()
+
+        with pytest.raises(DBAPIError) as failure:
+            await _select_one(engine)
+        assert failure.value.connection_invalidated
+        await _select_one(engine)
+    finally:
+        await engine.dispose()
