@@ -57,6 +57,11 @@ class GrantFilters(TypedDict, total=False):
     order_by: Literal["asc", "desc"] | None
 
 
+# httpx keeps only 20 idle connections by default, so with more calls in flight it would close
+# the extra ones after each call and open them again, each time with a TCP and TLS handshake.
+NYLAS_CONNECTION_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=100)
+
+
 def create_http_client(
     settings: Settings, *, transport: httpx.AsyncBaseTransport | None = None
 ) -> httpx.AsyncClient:
@@ -78,6 +83,7 @@ def create_http_client(
         transport=transport,
         headers={"Accept": "application/json", "User-Agent": "grant-broker"},
         follow_redirects=False,
+        limits=NYLAS_CONNECTION_LIMITS,
     )
 
 
