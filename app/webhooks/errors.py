@@ -10,12 +10,6 @@ from http import HTTPStatus
 from app.core.errors import ProblemError
 
 
-class ChallengeMissing(ProblemError):
-    status = HTTPStatus.BAD_REQUEST
-    problem_type = "webhook-challenge-missing"
-    title = "Webhook challenge missing"
-
-
 class WebhookSecretNotConfigured(ProblemError):
     status = HTTPStatus.SERVICE_UNAVAILABLE
     problem_type = "webhook-secret-not-configured"

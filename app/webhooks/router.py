@@ -16,7 +16,6 @@ from app.core.openapi import problem_responses
 from app.webhooks.body import decode_body, read_body
 from app.webhooks.envelope import WebhookEnvelope, parse_envelope
 from app.webhooks.errors import (
-    ChallengeMissing,
     InvalidDelivery,
     PayloadTooLarge,
     SignatureInvalid,
@@ -42,17 +41,15 @@ log = structlog.get_logger(__name__)
     response_class=PlainTextResponse,
     responses={
         200: {"content": {"text/plain": {"schema": {"type": "string"}}}},
-        **problem_responses(400),
+        **problem_responses(422),
     },
 )
 async def answer_challenge(
     challenge: Annotated[
-        str | None, Query(description="The value Nylas expects back as the whole body.")
-    ] = None,
+        str, Query(min_length=1, description="The value Nylas expects back as the whole body.")
+    ],
 ) -> PlainTextResponse:
     """Return the `challenge` query value unchanged as a plain-text body, as Nylas requires."""
-    if not challenge:
-        raise ChallengeMissing("The challenge query parameter is missing or empty.")
     return PlainTextResponse(challenge, headers={"X-Content-Type-Options": "nosniff"})
 
 

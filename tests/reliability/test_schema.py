@@ -41,15 +41,12 @@ SUPPRESSED = [HealthCheck.too_slow, HealthCheck.filter_too_much]
 # check that schema-valid requests are accepted is skipped for them. The strict xfail tests
 # below fail as soon as the document is fixed, and the entry can then go:
 # - POST /v1/grants: the user ids "." and ".." match the documented pattern but get 422.
-# - GET /v1/nylas/webhooks: `challenge` is documented as optional, and a request without it
-#   gets 400.
 # - GET /v1/events: `after` is documented as up to 10 digits; values above 2147483647 (the
 #   largest event id) get 422.
 # - GET /v1/grants: `cursor` is an opaque token, so a string the service did not issue gets
 #   422 whatever the document states. This entry stays.
 SCHEMA_GAPS = {
     ("POST", "/v1/grants"),
-    ("GET", "/v1/nylas/webhooks"),
     ("GET", "/v1/events"),
     ("GET", "/v1/grants"),
 }
@@ -118,7 +115,6 @@ def test_registration_user_id_documented() -> None:
     assert "pattern" in user_id
 
 
-@pytest.mark.xfail(strict=True, reason="the challenge parameter is documented as optional")
 def test_webhook_challenge_documented_required() -> None:
     document = json.loads(OPENAPI_PATH.read_text())
     parameters = document["paths"]["/v1/nylas/webhooks"]["get"]["parameters"]

@@ -16,11 +16,11 @@ async def test_challenge_echoed_raw(webhook_client: httpx.AsyncClient, challenge
 
 
 @pytest.mark.parametrize("query", [{}, {"challenge": ""}])
-async def test_challenge_missing_is_400(
+async def test_challenge_missing_is_422(
     webhook_client: httpx.AsyncClient, query: dict[str, str]
 ) -> None:
     response = await webhook_client.get(WEBHOOK_PATH, params=query)
 
-    assert response.status_code == 400
+    assert response.status_code == 422
     assert response.headers["content-type"] == "application/problem+json"
-    assert response.json()["title"] == "Webhook challenge missing"
+    assert response.json()["invalid_params"][0]["name"] == "query.challenge"
