@@ -1,6 +1,7 @@
 """Benchmark the broker's own overhead on `POST /v1/grants` when Nylas takes L seconds.
 
     uv run python -m bench.registration [--latency 0.05] [--duration 20] [--connections 32]
+                                        [--workers 1]
                                         [--admin-url postgresql://grant_broker@127.0.0.1:5432/postgres]
 
 Starts `grant-broker simulator` (its rate limit out of the way) with an injected latency L on
@@ -8,8 +9,9 @@ Starts `grant-broker simulator` (its rate limit out of the way) with an injected
 mailbox:
 
 1. the simulator alone (`POST /v3/connect/custom` straight to it): L plus its own work;
-2. `grant-broker serve` (one worker, production settings, mesh identity, a fresh PostgreSQL
-   database migrated by `grant-broker migrate`) in front of the same simulator.
+2. `grant-broker serve` (`--workers` uvicorn workers, production settings, mesh identity, a
+   fresh PostgreSQL database migrated by `grant-broker migrate`) in front of the same
+   simulator.
 
 It prints the medians and p99s, the broker's median minus L (the goal is under 5 ms) and the
 broker's median minus the simulator's median.
@@ -92,6 +94,7 @@ def _parse_arguments() -> argparse.Namespace:
     parser.add_argument("--duration", type=int, default=20, help="Seconds per wrk run.")
     parser.add_argument("--connections", type=int, default=32, help="Concurrent registrations.")
     parser.add_argument("--threads", type=int, default=2, help="wrk threads.")
+    parser.add_argument("--workers", type=int, default=1, help="uvicorn workers of the broker.")
     parser.add_argument("--admin-url", default=DEFAULT_ADMIN_URL, help="PostgreSQL admin URL.")
     return parser.parse_args()
 
@@ -154,7 +157,10 @@ def _print_results(
     nylas_result, broker_result = nylas[0], broker[0]
     overhead_over_latency = broker_result.p50_ms - latency_ms
     overhead_over_simulator = broker_result.p50_ms - nylas_result.p50_ms
-    print(f"\nL = {latency_ms:.1f} ms, {args.connections} concurrent registrations")
+    print(
+        f"\nL = {latency_ms:.1f} ms, {args.connections} concurrent registrations, "
+        f"{args.workers} broker worker(s)"
+    )
     print(f"broker median minus L: {overhead_over_latency:.2f} ms (goal < {GOAL_OVERHEAD_MS} ms)")
     print(f"broker median minus simulator median: {overhead_over_simulator:.2f} ms")
     print("CPU ms: the server's CPU time per request; the broker's excludes the simulator's")
@@ -189,7 +195,7 @@ def _measure_broker(
     port = free_port()
     try:
         with serve_process(
-            serve_arguments(port),
+            serve_arguments(port, workers=args.workers),
             port=port,
             environment=environment,
             log_path=workdir / "broker.log",

@@ -30,7 +30,7 @@ class GrantEventBase(SQLModel):
     new_status: str | None = Field(default=None, max_length=16)
     source: str = Field(
         max_length=16,
-        description="registration, sweep, webhook, live_check, or offboarding",
+        description="registration, sweep, webhook, live_check, reconcile, or offboarding",
     )
     actor: str | None = Field(
         default=None, max_length=512, description="The caller's principal, or null for the broker."

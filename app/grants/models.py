@@ -32,6 +32,8 @@ class StatusSource(StrEnum):
     SWEEP = "sweep"
     WEBHOOK = "webhook"
     LIVE_CHECK = "live_check"
+    # `grant-broker reconcile --apply`: a full comparison with Nylas started by an operator.
+    RECONCILE = "reconcile"
 
 
 class GrantBase(SQLModel):

@@ -23,10 +23,7 @@ log = structlog.get_logger(__name__)
 # Observations applied per transaction.
 _APPLY_BATCH_SIZE = 200
 
-# NOTE: StatusSource has no value for reconciliation, and the stored `status_source` must be
-# one the API can return, so changes are recorded as coming from a sweep, which a
-# reconciliation is: a full sweep started by hand.
-_SOURCE = StatusSource.SWEEP
+_SOURCE = StatusSource.RECONCILE
 
 
 async def apply_fixes(

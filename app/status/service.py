@@ -1,9 +1,9 @@
 """Applying what the broker learns about a grant's status, from any source.
 
-Every source (sweep, webhook, live check) reports an observation: the grant's status (or that
-it no longer exists at Nylas) as of a point in time. An observation older than what the record
-already reflects is ignored, so a slow sweep or a late webhook never overwrites a newer change
-such as a re-registration.
+Every source (sweep, webhook, live check, reconciliation) reports an observation: the grant's
+status (or that it no longer exists at Nylas) as of a point in time. An observation older than
+what the record already reflects is ignored, so a slow sweep or a late webhook never overwrites
+a newer change such as a re-registration.
 """
 
 from collections.abc import Sequence

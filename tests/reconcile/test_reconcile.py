@@ -11,7 +11,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from app.core.config import Settings
 from app.core.database import utc_now
 from app.events.models import EventType
-from app.grants.models import GrantStatus
+from app.grants.models import GrantStatus, StatusSource
 from app.reconcile.apply import delete_orphans
 from app.reconcile.compare import ReconcileConfig, Reconciler
 from app.reconcile.findings import FindingKind, render_table
@@ -140,6 +140,23 @@ async def test_apply_fixes_statuses_and_dangling(
     again = await reconcile(settings, fast_simulator)
 
     assert {finding.kind for finding in again.findings} == {FindingKind.ORPHAN}
+
+
+async def test_apply_records_reconcile_source(
+    settings: Settings,
+    fast_simulator: NylasSimulator,
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    seeded = await _seed(fast_simulator, sessionmaker)
+
+    await reconcile(settings, fast_simulator, apply=True)
+
+    stored = await stored_grants(sessionmaker)
+    sources = {event.source for event in await stored_events(sessionmaker)}
+    assert {stored[grant_id].status_source for grant_id in seeded.expired_at_nylas} == {
+        StatusSource.RECONCILE
+    }
+    assert sources == {StatusSource.RECONCILE}
 
 
 async def test_apply_keeps_newer_record_status(
