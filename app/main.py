@@ -120,7 +120,7 @@ def _lifespan(
         app.state.engine = engine
         app.state.schema_revision = head_revision()
         app.state.sessionmaker = create_sessionmaker(engine)
-        app.state.grant_lookups = GrantLookups(engine)
+        app.state.grant_lookups = GrantLookups(engine, pool_size=settings.database_pool_size)
         app.state.nylas_api_key = api_key
         app.state.authenticator = authenticator
         # None when no webhook secret is configured: the webhook endpoint then returns 503.

@@ -1,5 +1,6 @@
 """Every query of the grants domain."""
 
+import asyncio
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, cast
@@ -76,11 +77,16 @@ class GrantLookups:
     fresh one. A read is safe to repeat.
     """
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, *, pool_size: int) -> None:
         # SQLite keeps the engine's own transaction handling (BEGIN IMMEDIATE, see database.py).
         if engine.dialect.name == "postgresql":
             engine = engine.execution_options(isolation_level="AUTOCOMMIT")
         self._engine = engine
+        # When the pool is exhausted, SQLAlchemy lets a newcomer take a connection that was just
+        # returned for a lookup already waiting, so under a sustained burst a few lookups wait
+        # far longer than the rest. The semaphore queues lookups in arrival order, and holding
+        # them to half the pool keeps a flood of lookups from starving registrations and sweeps.
+        self._slots = asyncio.Semaphore(max(1, pool_size // 2))
 
     async def by_user(self, user_id: str) -> Row[Any] | None:
         return await self._first(_BY_USER, {"key": user_id})
@@ -97,7 +103,7 @@ class GrantLookups:
             return await self._execute(statement, parameters)
 
     async def _execute(self, statement: Select[Any], parameters: dict[str, str]) -> Row[Any] | None:
-        async with self._engine.connect() as connection:
+        async with self._slots, self._engine.connect() as connection:
             row: Row[Any] | None = (await connection.execute(statement, parameters)).first()
             return row
 

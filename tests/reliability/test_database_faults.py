@@ -14,9 +14,11 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.pool import QueuePool
 
 from app.core.config import Settings
 from app.core.database import create_engine
+from app.grants.repository import GrantLookups
 from app.simulator import NylasSimulator
 from tests.reliability.conftest import running_broker, settings_for
 from tests.reliability.dbproxy import DatabaseProxy
@@ -200,5 +202,19 @@ async def test_busy_connection_is_not_pinged(
             await _select_one(engine)
         assert failure.value.connection_invalidated
         await _select_one(engine)
+    finally:
+        await engine.dispose()
+
+
+async def test_lookup_flood_leaves_half_the_pool(fresh_postgres_url: str) -> None:
+    engine = create_engine(fresh_postgres_url, pool_size=4)
+    lookups = GrantLookups(engine, pool_size=4)
+    try:
+        rows = await asyncio.gather(*(lookups.by_user(f"u-{n}") for n in range(100)))
+
+        assert rows == [None] * 100
+        # The pool opens connections only when asked for more than it holds.
+        assert isinstance(engine.pool, QueuePool)
+        assert engine.pool.checkedin() == 2
     finally:
         await engine.dispose()
