@@ -72,9 +72,9 @@ class GrantLookups:
 
     A lookup is one SELECT, so it needs no unit of work: on PostgreSQL it runs on an autocommit
     connection, which saves the BEGIN and ROLLBACK round trips, and builds no identity map. The
-    engine pings only idle connections (see database.py); when a lookup finds its connection
-    dead, SQLAlchemy discards the pool's older connections and the lookup runs once more on a
-    fresh one. A read is safe to repeat.
+    engine pings only idle connections (see database.py). When a lookup finds its connection
+    dead, SQLAlchemy discards the pool's older connections, and the lookup runs once more on a
+    fresh one: a read is safe to repeat.
     """
 
     def __init__(self, engine: AsyncEngine, *, pool_size: int) -> None:
