@@ -209,6 +209,11 @@ async def _handle_validation_error(request: Request, exc: Exception) -> JSONResp
 async def _handle_http_exception(request: Request, exc: Exception) -> JSONResponse:
     if not isinstance(exc, StarletteHTTPException):  # registered for this type only
         raise exc
+    # FastAPI turns any failure to read or decode the body into a bare 400 and chains the cause.
+    if isinstance(exc.__cause__, BodyTooLarge):
+        return problem_response(too_large_problem(request.url.path, exc.__cause__.limit))
+    if exc.status_code == HTTPStatus.BAD_REQUEST and exc.__cause__ is not None:
+        return await _handle_validation_error(request, _unreadable_body(exc.__cause__))
     status = HTTPStatus(exc.status_code)
     problem = {
         "type": "about:blank",
@@ -220,6 +225,37 @@ async def _handle_http_exception(request: Request, exc: Exception) -> JSONRespon
     }
     problem = {key: value for key, value in problem.items() if value is not None}
     return problem_response(problem, headers=exc.headers)
+
+
+class BodyTooLarge(Exception):
+    """The error raised while a request body is read, once it exceeds `limit` bytes."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"request body over {limit} bytes")
+        self.limit = limit
+
+
+def too_large_problem(path: str, limit: int) -> dict[str, Any]:
+    return {
+        "type": "about:blank",
+        "title": "Content Too Large",
+        "status": HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+        "detail": f"The request body exceeds {limit} bytes. Send a smaller body.",
+        "instance": path,
+        "request_id": structlog.contextvars.get_contextvars().get("request_id"),
+    }
+
+
+def _unreadable_body(cause: BaseException) -> RequestValidationError:
+    """Describe why a body could not be decoded, without quoting any of it."""
+    if isinstance(cause, RecursionError):
+        reason = "nested too deeply"
+    elif isinstance(cause, UnicodeDecodeError):
+        reason = "not UTF-8 text, or compressed (no Content-Encoding such as gzip is accepted)"
+    else:
+        reason = "cannot be read"
+    error = {"type": "json_invalid", "loc": ("body",), "msg": reason, "ctx": {"error": reason}}
+    return RequestValidationError([error])
 
 
 def internal_error_problem(path: str, request_id: str | None) -> dict[str, Any]:

@@ -4,21 +4,7 @@ from collections.abc import Sequence
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.core.errors import problem_response
-
-
-class BodyTooLarge(Exception):
-    pass
-
-
-def _too_large_problem(path: str, limit: int) -> dict[str, object]:
-    return {
-        "type": "about:blank",
-        "title": "Content Too Large",
-        "status": 413,
-        "detail": f"The request body exceeds {limit} bytes. Send a smaller body.",
-        "instance": path,
-    }
+from app.core.errors import BodyTooLarge, problem_response, too_large_problem
 
 
 class BodySizeLimitMiddleware:
@@ -51,7 +37,7 @@ class BodySizeLimitMiddleware:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
-                    raise BodyTooLarge
+                    raise BodyTooLarge(self.max_bytes)
             return message
 
         try:
@@ -69,5 +55,5 @@ class BodySizeLimitMiddleware:
         return 0
 
     async def _reject(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = problem_response(_too_large_problem(scope["path"], self.max_bytes))
+        response = problem_response(too_large_problem(scope["path"], self.max_bytes))
         await response(scope, receive, send)

@@ -32,7 +32,24 @@ UserId = Annotated[
     # After the Field, so that the pattern stays in the JSON schema.
     AfterValidator(reject_dot_segments),
 ]
-Secret = Annotated[SecretStr, Field(min_length=1, max_length=4096)]
+
+
+def reject_unpaired_surrogates(secret: SecretStr) -> SecretStr:
+    """Reject text that cannot be encoded as UTF-8, such as a JSON escape "\\ud800" alone.
+
+    Credentials go to Nylas as UTF-8 JSON, where such a value cannot be encoded: without this
+    check the registration would fail with a server error instead of naming the field.
+    """
+    try:
+        secret.get_secret_value().encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("must be Unicode text: it contains an unpaired surrogate") from None
+    return secret
+
+
+Secret = Annotated[
+    SecretStr, Field(min_length=1, max_length=4096), AfterValidator(reject_unpaired_surrogates)
+]
 # A DNS name, an IPv4 address, or an IPv6 address in brackets.
 Host = Annotated[str, Field(min_length=1, max_length=253, pattern=r"^[A-Za-z0-9.\-:\[\]]+$")]
 Port = Annotated[int, Field(ge=1, le=65535)]

@@ -1,5 +1,7 @@
 """Request validation: RFC 9457 problems that name the field and never echo a value."""
 
+import gzip
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -164,3 +166,68 @@ async def test_malformed_json_names_body(client: httpx.AsyncClient) -> None:
 
     assert _invalid_names(response) == ["body"]
     assert "invalid JSON" in response.json()["invalid_params"][0]["reason"]
+
+
+async def test_oversized_chunked_body_is_413(client: httpx.AsyncClient) -> None:
+    async def chunks() -> AsyncIterator[bytes]:
+        yield b'{"user_id": "u", "provider": "google", "settings": {"refresh_token": "'
+        for _ in range(20):
+            yield b"x" * 10_000
+        yield b'"}}'
+
+    # A streamed body has no Content-Length, so the limit applies while it is read.
+    response = await client.post(
+        "/v1/grants", content=chunks(), headers={"content-type": "application/json"}
+    )
+
+    assert response.status_code == 413
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["request_id"] == response.headers["x-request-id"]
+
+
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        (b'{"user_id": "u", "settings": {"refresh_token": "secret-x\xff\xfe"}}', "UTF-8"),
+        (gzip.compress(b'{"user_id": "u", "secret-x": 1}'), "UTF-8"),
+        (b'{"state": ' + b"[" * 30_000 + b"]" * 30_000 + b"}", "nested too deeply"),
+    ],
+    ids=["not-utf8", "gzip", "deep-nesting"],
+)
+async def test_unreadable_body_names_body(
+    client: httpx.AsyncClient, content: bytes, reason: str
+) -> None:
+    response = await client.post(
+        "/v1/grants", content=content, headers={"content-type": "application/json"}
+    )
+
+    assert response.status_code == 422
+    assert _invalid_names(response) == ["body"]
+    assert reason in response.json()["invalid_params"][0]["reason"]
+    assert "secret-x" not in response.text
+
+
+@pytest.mark.parametrize(
+    ("credentials", "field"),
+    [
+        ('{"refresh_token": "secret-x\\ud800"}', "body.settings.refresh_token"),
+        (
+            '{"imap_username": "a@example.com", "imap_password": "secret-x\\udfff"}',
+            "body.settings.imap_password",
+        ),
+    ],
+    ids=["refresh-token", "imap-password"],
+)
+async def test_unpaired_surrogate_names_field(
+    client: httpx.AsyncClient, credentials: str, field: str
+) -> None:
+    provider = "imap" if "imap" in credentials else "google"
+    body = f'{{"user_id": "u-1", "provider": "{provider}", "settings": {credentials}}}'
+
+    response = await client.post(
+        "/v1/grants", content=body.encode(), headers={"content-type": "application/json"}
+    )
+
+    assert response.status_code == 422
+    assert _invalid_names(response) == [field]
+    assert "secret-x" not in response.text
