@@ -5,7 +5,6 @@ and what is wrong with it, never the value, because the value may be a refresh t
 password.
 """
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -13,11 +12,10 @@ from typing import Any
 from pydantic import TypeAdapter, ValidationError
 
 from app.grants.models import Provider
-from app.grants.schemas import USER_ID_PATTERN, GrantRegistration
+from app.grants.schemas import GrantRegistration
 from app.imports.rows import SourceRow
 
 _REGISTRATION: TypeAdapter[GrantRegistration] = TypeAdapter(GrantRegistration)
-_USER_ID = re.compile(USER_ID_PATTERN)
 # Pydantic puts the discriminator's value first in the location of errors inside a union
 # member, e.g. ("google", "settings", "refresh_token").
 _PROVIDER_TAGS = frozenset(str(provider) for provider in Provider)
@@ -37,7 +35,12 @@ class ValidRow:
 
 @dataclass(frozen=True)
 class InvalidRow:
-    """A row that failed validation. `user_id` is set only when the row has a valid one."""
+    """A row that failed validation. `user_id` is set only for a duplicate of an earlier row.
+
+    Other invalid rows carry no user id, because a cell of a broken row can hold anything: a
+    CSV row missing a cell moves a credential into the user_id column, and many passwords and
+    refresh tokens match the user id pattern. The row number finds the row in the file.
+    """
 
     number: int
     user_id: str | None
@@ -53,21 +56,11 @@ def validate_row(row: SourceRow) -> ValidRow | InvalidRow:
     if row.fields is None:
         return InvalidRow(row.number, None, (row.problem or "unreadable row",))
 
-    user_id = _valid_user_id(row.fields)
     try:
         registration = _REGISTRATION.validate_python(row.fields)
     except ValidationError as exc:
-        return InvalidRow(row.number, user_id, tuple(_problems(exc)))
+        return InvalidRow(row.number, None, tuple(_problems(exc)))
     return ValidRow(row.number, registration)
-
-
-def _valid_user_id(fields: Mapping[str, object]) -> str | None:
-    # Only an id that matches the pattern is repeated in results, so a credential pasted into
-    # the user_id column of a shifted CSV row is never written out.
-    value = fields.get("user_id")
-    if isinstance(value, str) and _USER_ID.fullmatch(value):
-        return value
-    return None
 
 
 def _problems(exc: ValidationError) -> list[str]:
