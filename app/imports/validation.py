@@ -37,7 +37,7 @@ class ValidRow:
 class InvalidRow:
     """A row that failed validation. `user_id` is set only for a duplicate of an earlier row.
 
-    Other invalid rows carry no user id, because a cell of a broken row can hold anything: a
+    Other invalid rows carry no user id, because a cell of a broken row can hold anything. A
     CSV row missing a cell moves a credential into the user_id column, and many passwords and
     refresh tokens match the user id pattern. The row number finds the row in the file.
     """
