@@ -113,11 +113,46 @@ grant-broker dev: SQLite database and the built-in Nylas simulator, no credentia
 
 
 def _migrate(args: argparse.Namespace) -> None:
-    from app.core.migrations import upgrade_database
+    from app.core.migrations import (
+        database_revision,
+        is_known_revision,
+        known_revisions,
+        upgrade_database,
+    )
 
+    if not is_known_revision(args.revision):
+        choices = ", ".join(["head", *known_revisions()])
+        sys.exit(f"grant-broker migrate: unknown revision {args.revision!r}: use one of {choices}")
     settings = _load_settings()
-    upgrade_database(settings.database_url, args.revision)
-    print(f"grant-broker: database migrated to {args.revision}", flush=True)
+    try:
+        upgrade_database(settings.database_url, args.revision)
+        current = database_revision(settings.database_url)
+    except Exception as exc:
+        sys.exit(f"grant-broker migrate: {_migration_failure(exc)}")
+    # alembic's upgrade leaves a database already past the target as it is.
+    if args.revision != "head" and not current.startswith(args.revision):
+        print(
+            f"grant-broker migrate: the database is at revision {current}, past {args.revision}; "
+            "migrate only upgrades, so nothing changed",
+            flush=True,
+        )
+        return
+    print(f"grant-broker migrate: the database is at revision {current}", flush=True)
+
+
+def _migration_failure(exc: Exception) -> str:
+    """Describe a failed migration by kind. The message is left out: it may quote the URL."""
+    from sqlalchemy.exc import ArgumentError, InvalidRequestError, NoSuchModuleError
+
+    if isinstance(exc, ArgumentError | NoSuchModuleError | InvalidRequestError):
+        return (
+            f"GRANT_BROKER_DATABASE_URL is not a supported database URL ({type(exc).__name__}): "
+            "use sqlite+aiosqlite:///PATH or postgresql+asyncpg://USER@HOST:PORT/DATABASE"
+        )
+    return (
+        f"failed to migrate the database ({type(exc).__name__}): check that "
+        "GRANT_BROKER_DATABASE_URL names a running database that the service may change"
+    )
 
 
 def _sweep(args: argparse.Namespace) -> None:

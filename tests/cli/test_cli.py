@@ -34,6 +34,50 @@ def test_migrate_creates_schema(tmp_path: Path) -> None:
     assert {"grants", "idempotency_keys", "alembic_version"} <= tables
 
 
+def test_migrate_reports_revision(tmp_path: Path) -> None:
+    env = {"GRANT_BROKER_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'migrated.db'}"}
+
+    result = _run_cli("migrate", env=env, cwd=tmp_path)
+
+    assert result.returncode == 0, result.stderr
+    assert "the database is at revision 0002 (head)" in result.stdout
+
+
+def test_migrate_older_revision_changes_nothing(tmp_path: Path) -> None:
+    env = {"GRANT_BROKER_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'migrated.db'}"}
+    _run_cli("migrate", env=env, cwd=tmp_path)
+
+    result = _run_cli("migrate", "--revision", "0001", env=env, cwd=tmp_path)
+
+    assert result.returncode == 0, result.stderr
+    assert "past 0001; migrate only upgrades, so nothing changed" in result.stdout
+
+
+def test_migrate_unknown_revision_lists_choices(tmp_path: Path) -> None:
+    env = {"GRANT_BROKER_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'migrated.db'}"}
+
+    result = _run_cli("migrate", "--revision", "nope", env=env, cwd=tmp_path)
+
+    assert result.returncode != 0
+    assert "unknown revision 'nope': use one of head, 0001, 0002" in result.stderr
+    assert not (tmp_path / "migrated.db").exists()
+
+
+def test_migrate_failure_is_one_line(tmp_path: Path) -> None:
+    cases = {
+        "bogus://user:canary-pw@host/db": "not a supported database URL",
+        f"sqlite:///{tmp_path / 'sync.db'}": "not a supported database URL",
+        "postgresql+asyncpg://user:canary-pw@127.0.0.1:1/db": "failed to migrate the database",
+    }
+    for url, expected in cases.items():
+        result = _run_cli("migrate", env={"GRANT_BROKER_DATABASE_URL": url}, cwd=tmp_path)
+
+        assert result.returncode != 0, url
+        assert expected in result.stderr, url
+        assert "Traceback" not in result.stderr, url
+        assert "canary-pw" not in result.stderr, url
+
+
 def test_simulator_without_api_key_exits_with_message(tmp_path: Path) -> None:
     result = _run_cli("simulator", "--port", "1", env={}, cwd=tmp_path)
 
