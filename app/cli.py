@@ -74,8 +74,9 @@ def _dev(args: argparse.Namespace) -> None:
     from app.main import create_app
     from app.simulator import NylasSimulator
 
-    # A fresh random key per run: the dev mode has no default secret that could start elsewhere.
-    api_key = secrets.token_urlsafe(24)
+    # A fresh random key per run unless one is set, so the dev mode has no default secret that
+    # could start elsewhere. A key that is set lets other commands use the dev simulator.
+    api_key = os.environ.get("GRANT_BROKER_NYLAS_API_KEY") or secrets.token_urlsafe(24)
     settings = _load_settings(
         env=Environment.DEVELOPMENT,
         auth_mode=AuthMode.NONE,

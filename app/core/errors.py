@@ -32,7 +32,7 @@ log = structlog.get_logger(__name__)
 class InvalidParam(BaseModel):
     """One invalid request field: where it is and what is wrong with it."""
 
-    name: str = Field(examples=["body.settings.google.refresh_token"])
+    name: str = Field(examples=["body.settings.refresh_token"])
     reason: str = Field(examples=["Field required"])
 
 

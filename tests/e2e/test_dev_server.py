@@ -13,6 +13,8 @@ import httpx
 import pytest
 
 CANARY = "canary-dev-3b7d-DO-NOT-STORE"
+# The Nylas API key the dev server and its simulator use, as another command would set it.
+DEV_API_KEY = "dev-key-canary-91c2"
 STARTUP_TIMEOUT_SECONDS = 30
 
 
@@ -48,7 +50,11 @@ def dev_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, 
         process = subprocess.Popen(  # noqa: S603 (fixed command)
             command,
             cwd=workdir,
-            env={**env, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
+            env={
+                **env,
+                "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
+                "GRANT_BROKER_NYLAS_API_KEY": DEV_API_KEY,
+            },
             stdout=log_file,
             stderr=subprocess.STDOUT,
         )
@@ -119,3 +125,15 @@ def test_dev_server_full_flow(dev_server: tuple[str, Path, Path]) -> None:
     log_text = log_path.read_text()
     assert "grant.registered" in log_text
     assert CANARY not in log_text
+
+
+def test_dev_simulator_accepts_set_key(dev_server: tuple[str, Path, Path]) -> None:
+    base_url, _, log_path = dev_server
+    grants_url = f"{base_url}/nylas-simulator/v3/grants"
+
+    accepted = httpx.get(grants_url, headers={"Authorization": f"Bearer {DEV_API_KEY}"})
+    refused = httpx.get(grants_url, headers={"Authorization": "Bearer another-key"})
+
+    assert accepted.status_code == 200
+    assert refused.status_code == 401
+    assert DEV_API_KEY not in log_path.read_text()
