@@ -14,7 +14,11 @@ OPENAPI_PATH = Path(__file__).resolve().parents[2] / "openapi" / "openapi.json"
 _DESCRIPTIONS = {
     404: "Not found.",
     409: "Conflict with the current state; the detail says which.",
-    422: "Invalid request: `invalid_params` names each field and what to fix.",
+    413: "The body exceeds the size limit (`GRANT_BROKER_MAX_REQUEST_BODY_BYTES`).",
+    422: (
+        "Invalid request: for a failed validation, `invalid_params` names each field and what "
+        "to fix; other 422 problems explain themselves in `detail`."
+    ),
     502: (
         "Nylas failed or rejected the broker's API key; "
         "`nylas_status` and `nylas_request_id` identify the upstream failure."

@@ -127,7 +127,7 @@ async def _register_once(
     responses={
         200: {"model": GrantPublic, "description": "The user re-registered; record updated."},
         201: {"description": "New grant bound to the user; `Location` names its URL."},
-        **problem_responses(409, 422, 502, 503, 504),
+        **problem_responses(409, 413, 422, 502, 503, 504),
         **AUTH_PROBLEM_RESPONSES,
     },
 )
