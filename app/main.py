@@ -2,7 +2,6 @@
 
 import asyncio
 import contextlib
-import gc
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
@@ -142,9 +141,6 @@ def _lifespan(
             refresh = webhook_secrets.run_refresh_loop()
             background.append(asyncio.create_task(refresh, name="webhook-secret-refresh"))
         scheduler = _start_scheduler(app, settings)
-        # Everything built so far lives as long as the process. Moving it out of the collector's
-        # reach keeps full collections, which would otherwise walk it all, short under load.
-        gc.freeze()
         log.info(
             "app.started",
             env=settings.env,
