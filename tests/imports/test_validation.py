@@ -133,3 +133,12 @@ def test_duplicate_user_first_row_wins() -> None:
     assert outcomes[2] == InvalidRow(
         5, "u-1", ("user_id: the same user is on row 1, and only the first row is imported",)
     )
+
+
+def test_unpaired_surrogate_row_is_invalid() -> None:
+    fields = {"user_id": "u-1", "provider": "google", "settings": {"refresh_token": "\ud800"}}
+
+    checked = validate_row(_row(fields))
+
+    assert isinstance(checked, InvalidRow)
+    assert checked.problems[0].startswith("settings.refresh_token: ")
