@@ -165,6 +165,9 @@ def _invalid_param(error: Mapping[str, Any], body: Any) -> dict[str, str]:
         reason = f"invalid JSON: {context.get('error', 'cannot be parsed')}; send a JSON object"
     elif error_type in {"string_too_short", "too_short"} and context.get("min_length") == 1:
         reason = "must not be empty"
+    elif error_type == "too_long" and context.get("field_type") == "Value":
+        # A secret's length limit: pydantic words it as a count of items.
+        reason = f"must be at most {context.get('max_length')} characters"
     elif error_type == "model_attributes_type" or (
         error_type == "dict_type" and location == ("body",)
     ):

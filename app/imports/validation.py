@@ -64,8 +64,9 @@ def validate_row(row: SourceRow) -> ValidRow | InvalidRow:
 
 
 def _problems(exc: ValidationError) -> list[str]:
-    # include_input=False: pydantic's `input` is the submitted value, possibly a secret.
-    errors = exc.errors(include_url=False, include_input=False, include_context=False)
+    # include_input=False: pydantic's `input` is the submitted value, possibly a secret. The
+    # context is read only for a length limit, never written out whole.
+    errors = exc.errors(include_url=False, include_input=False)
     return [_problem(error) for error in errors]
 
 
@@ -76,6 +77,11 @@ def _problem(error: Mapping[str, Any]) -> str:
     if kind == "union_tag_invalid":
         # Pydantic's message repeats the submitted provider; name the accepted ones instead.
         return f"provider: must be one of {', '.join(provider.value for provider in Provider)}"
+    context = error.get("ctx", {})
+    if kind == "too_long" and context.get("field_type") == "Value":
+        # A secret's length limit: pydantic words it as a count of items.
+        limit = context.get("max_length")
+        return f"{_field_name(error.get('loc', ()))}: must be at most {limit} characters"
     return f"{_field_name(error.get('loc', ()))}: {error.get('msg', 'invalid')}"
 
 

@@ -231,3 +231,13 @@ async def test_unpaired_surrogate_names_field(
     assert response.status_code == 422
     assert _invalid_names(response) == [field]
     assert "secret-x" not in response.text
+
+
+async def test_long_secret_limit_in_characters(client: httpx.AsyncClient) -> None:
+    body = {"user_id": "u-1", "provider": "google", "settings": {"refresh_token": "x" * 5000}}
+
+    response = await client.post("/v1/grants", json=body)
+
+    assert response.json()["invalid_params"] == [
+        {"name": "body.settings.refresh_token", "reason": "must be at most 4096 characters"}
+    ]

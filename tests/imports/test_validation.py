@@ -142,3 +142,12 @@ def test_unpaired_surrogate_row_is_invalid() -> None:
 
     assert isinstance(checked, InvalidRow)
     assert checked.problems[0].startswith("settings.refresh_token: ")
+
+
+def test_long_secret_limit_in_characters() -> None:
+    fields = {"user_id": "u-1", "provider": "google", "settings": {"refresh_token": "x" * 5000}}
+
+    checked = validate_row(_row(fields))
+
+    assert isinstance(checked, InvalidRow)
+    assert checked.problems == ("settings.refresh_token: must be at most 4096 characters",)
