@@ -126,8 +126,21 @@ def problem_response(
     )
 
 
-def _request_id(request: Request) -> str | None:
-    return structlog.contextvars.get_contextvars().get("request_id")
+def current_request_id() -> str | None:
+    """Return the id RequestContextMiddleware bound to the request being handled."""
+    request_id: str | None = structlog.contextvars.get_contextvars().get("request_id")
+    return request_id
+
+
+def secret_length_reason(error: Mapping[str, Any]) -> str | None:
+    """Return the reason for a secret over its length limit, or None for any other error.
+
+    Pydantic words a `SecretStr` length limit as a count of items; this says characters.
+    """
+    context = error.get("ctx") or {}
+    if error.get("type") == "too_long" and context.get("field_type") == "Value":
+        return f"must be at most {context.get('max_length')} characters"
+    return None
 
 
 def _field_name(location: Sequence[Any], body: Any) -> str:
@@ -165,9 +178,8 @@ def _invalid_param(error: Mapping[str, Any], body: Any) -> dict[str, str]:
         reason = f"invalid JSON: {context.get('error', 'cannot be parsed')}; send a JSON object"
     elif error_type in {"string_too_short", "too_short"} and context.get("min_length") == 1:
         reason = "must not be empty"
-    elif error_type == "too_long" and context.get("field_type") == "Value":
-        # A secret's length limit: pydantic words it as a count of items.
-        reason = f"must be at most {context.get('max_length')} characters"
+    elif (secret_reason := secret_length_reason(error)) is not None:
+        reason = secret_reason
     elif error_type == "model_attributes_type" or (
         error_type == "dict_type" and location == ("body",)
     ):
@@ -185,7 +197,7 @@ async def _handle_problem_error(request: Request, exc: Exception) -> JSONRespons
     if not isinstance(exc, ProblemError):  # registered for this type only
         raise exc
     problem = exc.to_problem(instance=request.url.path)
-    problem.setdefault("request_id", _request_id(request))
+    problem.setdefault("request_id", current_request_id())
     if exc.status >= HTTPStatus.INTERNAL_SERVER_ERROR:
         log.warning("http.upstream_problem", problem_type=problem["type"], status=exc.status)
     return problem_response(problem, headers=exc.headers)
@@ -203,7 +215,7 @@ async def _handle_validation_error(request: Request, exc: Exception) -> JSONResp
         "detail": f"Invalid or missing fields: {names}. Fix them and send the request again.",
         "instance": request.url.path,
         "invalid_params": invalid_params,
-        "request_id": _request_id(request),
+        "request_id": current_request_id(),
     }
     log.info("http.validation_failed", fields=[param["name"] for param in invalid_params])
     return problem_response(problem)
@@ -224,7 +236,7 @@ async def _handle_http_exception(request: Request, exc: Exception) -> JSONRespon
         "status": status.value,
         "detail": str(exc.detail) if exc.detail != status.phrase else None,
         "instance": request.url.path,
-        "request_id": _request_id(request),
+        "request_id": current_request_id(),
     }
     problem = {key: value for key, value in problem.items() if value is not None}
     return problem_response(problem, headers=exc.headers)
@@ -245,7 +257,7 @@ def too_large_problem(path: str, limit: int) -> dict[str, Any]:
         "status": HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
         "detail": f"The request body exceeds {limit} bytes. Send a smaller body.",
         "instance": path,
-        "request_id": structlog.contextvars.get_contextvars().get("request_id"),
+        "request_id": current_request_id(),
     }
 
 
@@ -293,7 +305,7 @@ async def _handle_database_unavailable(request: Request, exc: Exception) -> JSON
         "status": HTTPStatus.SERVICE_UNAVAILABLE,
         "detail": "The service cannot reach its database right now; retry later.",
         "instance": request.url.path,
-        "request_id": _request_id(request),
+        "request_id": current_request_id(),
     }
     return problem_response(problem, headers={"Retry-After": "2"})
 

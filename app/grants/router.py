@@ -3,7 +3,6 @@
 from datetime import timedelta
 from typing import Annotated, Any
 
-import structlog
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response, status
 from fastapi.responses import JSONResponse
 from pydantic import AfterValidator
@@ -12,7 +11,7 @@ from sqlalchemy.engine import Row
 from app.auth import AUTH_PROBLEM_RESPONSES, CallerDep, Permission, require
 from app.core.config import Settings
 from app.core.database import SessionDep
-from app.core.errors import ProblemError
+from app.core.errors import ProblemError, current_request_id
 from app.core.openapi import problem_responses
 from app.grants.errors import CredentialsRejected, GrantNotFound
 from app.grants.idempotency import (
@@ -164,8 +163,7 @@ async def register_grant(
 
 def _replay(request: Request, stored: StoredResponse) -> JSONResponse:
     if stored.status >= status.HTTP_400_BAD_REQUEST:
-        request_id = structlog.contextvars.get_contextvars().get("request_id")
-        problem = {**stored.body, "instance": request.url.path, "request_id": request_id}
+        problem = {**stored.body, "instance": request.url.path, "request_id": current_request_id()}
         response = JSONResponse(
             problem, status_code=stored.status, media_type="application/problem+json"
         )

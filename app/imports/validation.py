@@ -11,6 +11,7 @@ from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
+from app.core.errors import secret_length_reason
 from app.grants.models import Provider
 from app.grants.schemas import GrantRegistration
 from app.imports.rows import SourceRow
@@ -77,12 +78,8 @@ def _problem(error: Mapping[str, Any]) -> str:
     if kind == "union_tag_invalid":
         # Pydantic's message repeats the submitted provider; name the accepted ones instead.
         return f"provider: must be one of {', '.join(provider.value for provider in Provider)}"
-    context = error.get("ctx", {})
-    if kind == "too_long" and context.get("field_type") == "Value":
-        # A secret's length limit: pydantic words it as a count of items.
-        limit = context.get("max_length")
-        return f"{_field_name(error.get('loc', ()))}: must be at most {limit} characters"
-    return f"{_field_name(error.get('loc', ()))}: {error.get('msg', 'invalid')}"
+    reason = secret_length_reason(error) or error.get("msg", "invalid")
+    return f"{_field_name(error.get('loc', ()))}: {reason}"
 
 
 def _field_name(location: Sequence[int | str]) -> str:

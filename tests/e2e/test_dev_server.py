@@ -132,8 +132,8 @@ def test_dev_simulator_accepts_set_key(dev_server: tuple[str, Path, Path]) -> No
     grants_url = f"{base_url}/nylas-simulator/v3/grants"
 
     accepted = httpx.get(grants_url, headers={"Authorization": f"Bearer {DEV_API_KEY}"})
-    refused = httpx.get(grants_url, headers={"Authorization": "Bearer another-key"})
+    rejected = httpx.get(grants_url, headers={"Authorization": "Bearer another-key"})
 
     assert accepted.status_code == 200
-    assert refused.status_code == 401
+    assert rejected.status_code == 401
     assert DEV_API_KEY not in log_path.read_text()

@@ -191,7 +191,7 @@ async def test_busy_connection_is_not_pinged(
     proxied_settings: Settings, proxy: DatabaseProxy
 ) -> None:
     # A connection back in the pool for less than `ping_idle_after` is used as it is: a restart
-    # costs the statement in flight one failure, after which the pool holds fresh connections.
+    # costs the statement in flight one failure, after which the pool has fresh connections.
     engine = create_engine(proxied_settings.database_url, ping_idle_after=3600.0)
     try:
         await _select_one(engine)
